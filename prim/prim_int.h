@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Internals shared by the files of libprim: the common segment header that
+ * opens every object's mapping, the pid cache and the clocks. Never
+ * installed.
+ */
+#ifndef PRIM_INT_H
+#define PRIM_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wait.h"
+
+#define PRIM_CACHELINE 64
+
+/* "PRIM" in ASCII, read as a little- or big-endian word alike. */
+#define PRIM_SEG_MAGIC 0x5052494dU
+
+enum prim_seg_kind {
+	PRIM_SEG_SEM = 1,
+	PRIM_SEG_MSGQ = 2,
+};
+
+enum prim_seg_state {
+	PRIM_SEG_LIVE = 1,
+	PRIM_SEG_REMOVED = 2,
+};
+
+/*
+ * The first 64 bytes of every libprim mapping. Written once by the
+ * object's init function (magic last, after a release fence), read-only
+ * afterwards except for state, which goes LIVE -> REMOVED once.
+ */
+struct prim_seg_shm {
+	uint32_t magic;
+	uint16_t version;	/* layout version of this kind */
+	uint16_t kind;		/* enum prim_seg_kind */
+	uint64_t size;		/* bytes the layout needs */
+	uint64_t generation;	/* distinguishes re-initialisations */
+	uint32_t state;		/* enum prim_seg_state */
+	uint32_t creator_pid;
+	uint8_t pad[32];
+};
+_Static_assert(sizeof(struct prim_seg_shm) == PRIM_CACHELINE,
+	       "segment header is one cache line");
+
+/*
+ * Check the header of a mapping of len bytes: magic, kind, version and a
+ * size that fits the mapping. Returns 0, -EINVAL for a foreign or corrupt
+ * header, -EIDRM for an object marked removed.
+ */
+PRIM_HIDDEN int prim__seg_check(const void *mem, size_t len,
+				enum prim_seg_kind kind, uint16_t version);
+/* Fill in the header; the caller publishes it with prim__seg_publish. */
+PRIM_HIDDEN void prim__seg_init(void *mem, enum prim_seg_kind kind,
+				uint16_t version, uint64_t size);
+PRIM_HIDDEN void prim__seg_publish(void *mem);
+
+/* This process's pid without a system call (reset in a fork child). */
+PRIM_HIDDEN uint32_t prim__pid(void);
+
+/* Wall-clock seconds for SysV time stamps, from the vDSO. */
+PRIM_HIDDEN int64_t prim__realtime(void);
+
+#endif

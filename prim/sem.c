@@ -1,0 +1,1354 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Semaphore arrays in shared memory.
+ *
+ * Layout (offsets from the mapping's base, all fixed-width):
+ *
+ *   struct prim_semset_shm  header: segment header, geometry, times, and
+ *                           the `active` word (own cache line)
+ *   struct prim_sem_shm     nsems of them, one cache line each: the
+ *                           semaphore word and sempid
+ *   struct prim_undo_shm    nprocs of them: owner pid, then nsems
+ *                           adjustment words (SEM_UNDO, per process)
+ *   struct prim_slot_shm    nslots of them: a thread inside a slow call
+ *                           owns one; it holds its request (the
+ *                           descriptor) and what it waits for (GETNCNT)
+ *
+ * Every semaphore and adjustment word is 64 bits:
+ *   bits  0-15 value (semval 0..32767, or semadj as int16)
+ *   bit     16 SLEEPERS  someone may sleep on this word's futex
+ *   bit     17 HELD      frozen by the active descriptor
+ *   bit     18 REMOVED   the set was removed
+ *   bits 19-31 tag       low bits of the generation that holds it
+ *   bits 32-63 version   +1 on every change: no ABA on any CAS
+ * The futex is the low half (value and flags), so a sleeper sleeps only
+ * while the value it saw is still there and SLEEPERS is still set.
+ *
+ * Protocol.
+ * - Fast path: one operation without SEM_UNDO is one CAS on the word that
+ *   changes value and version. If the word had SLEEPERS and the change can
+ *   satisfy someone (an increase, or reaching zero), the same CAS clears
+ *   SLEEPERS and the caller wakes every sleeper afterwards. A process killed
+ *   anywhere here either did the CAS or did not: nothing half done. Killed
+ *   between the CAS and the wake, sleepers stay asleep with SLEEPERS clear:
+ *   the reap wakes every word of the set (SEM_9).
+ * - Slow path (several operations, SEM_UNDO, SETVAL, SETALL, reap): the
+ *   caller claims a slot (CAS owner 0 -> pid), writes its request there and
+ *   makes it the set's one active descriptor by CAS on `active` (gen, slot).
+ *   Anyone who finds a HELD word, or wants to activate its own request,
+ *   first completes the active one ("helping"), so a process stopped or
+ *   killed while its request is active delays nobody: the request runs to
+ *   completion in whoever comes next. Completing means: freeze (HELD) every
+ *   word the request touches, decide from the frozen values, record the
+ *   decision by CAS in the slot's state word, unfreeze each word to its new
+ *   value (semaphores first, adjustments last), then CAS `active` back to
+ *   idle. Each step is a CAS whose expected value names the generation or
+ *   the word's version, so a helper that wakes up late can repeat nothing.
+ *   Value and SEM_UNDO adjustment change in the same request: a process
+ *   killed at any instruction leaves them consistent.
+ * - Waiting: a blocked caller records in its slot which semaphore (its
+ *   first blocking operation) and which count (ncnt/zcnt) it waits on, sets
+ *   SLEEPERS on that word, and sleeps on the word's low half.
+ * - Death: prim_semset_reap(pid) completes the active request if it is the
+ *   dead process's, frees its slots (so it leaves the waiter counts), and
+ *   applies its adjustments with one more request (clamped to 0..32767).
+ *
+ * Fairness: a woken sleeper re-contends with newcomers (no FIFO hand-off);
+ * see prim_sem(3). A sleeper is woken on every change that can help it.
+ *
+ * Memory ordering: every access to a shared word is a ck_pr load, store or
+ * CAS; on the architectures ck supports these CAS are full barriers.
+ * SEM_1: slot content is written before its state word names the new
+ *        generation (store fence); pairs with SEM_2.
+ * SEM_2: a helper reads slot content, then (load fence) re-reads the state
+ *        word; content read while the state still names the generation is
+ *        that generation's; pairs with SEM_1 and SEM_3.
+ * SEM_3: before rewriting a slot, its owner stores a state naming no
+ *        generation (then a store fence), so a late helper notices; pairs
+ *        with SEM_2.
+ * SEM_4: a helper reads a word, then the state; it locks the word only if
+ *        the state is still undecided, so no word is frozen after the
+ *        decision (the decision CAS precedes every unfreeze).
+ * SEM_5: the header's geometry is read once at open, after the acquire of
+ *        the segment magic (SEG_2), and re-checked on every use.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include <ck_pr.h>
+
+#include "prim/sem.h"
+#include "prim_int.h"
+
+#define SEM_LAYOUT_VERSION 1
+
+#define W_VALUE 0xffffULL
+#define W_SLEEPERS (1ULL << 16)
+#define W_HELD (1ULL << 17)
+#define W_REMOVED (1ULL << 18)
+#define W_TAG_SHIFT 19
+#define W_TAG_MASK (0x1fffULL << W_TAG_SHIFT)
+#define W_VER_ONE (1ULL << 32)
+#define W_LOW_MASK 0xffffffffULL
+
+#define DEF_SEMOPM 500
+#define DEF_NPROCS 32
+#define DEF_NSLOTS 64
+#define MAX_NSEMS 32000
+#define MAX_SEMOPM 8191
+#define MAX_NPROCS 4096
+#define MAX_NSLOTS 4096
+
+/* Spins before sleeping: long enough for a hand-off on another CPU. */
+#define SPIN_LIMIT 4000
+
+struct prim_sem_shm {
+	uint64_t word;
+	uint32_t pid;	/* sempid */
+	uint8_t pad[52];
+};
+_Static_assert(sizeof(struct prim_sem_shm) == PRIM_CACHELINE,
+	       "one semaphore per cache line");
+
+struct prim_semset_shm {
+	struct prim_seg_shm seg;
+	/* Geometry, written at init, read-only afterwards. */
+	uint32_t nsems, semopm, nprocs, nslots;
+	uint64_t off_sems, off_undo, off_slots;
+	uint32_t undo_size, slot_size, cap;
+	uint32_t pad0;
+	int64_t otime, ctime;
+	uint8_t pad1[192 - 64 - 72];
+	/* Own line: gen << 16 | (slot + 1), or gen << 16 when idle. */
+	uint64_t active;
+	uint8_t pad2[56];
+};
+_Static_assert(sizeof(struct prim_semset_shm) == 4 * PRIM_CACHELINE,
+	       "set header is four cache lines");
+_Static_assert(offsetof(struct prim_semset_shm, active) ==
+		       3 * PRIM_CACHELINE,
+	       "active word on its own line");
+
+struct prim_undo_shm {
+	uint32_t pid;
+	uint32_t pad;
+	uint64_t adj[];	/* nsems words */
+};
+
+enum req_kind {
+	REQ_OPS = 1,
+	REQ_SETVAL,
+	REQ_SETALL,
+	REQ_REAP,
+};
+
+enum status {
+	ST_PREP = 0,	/* state names no generation: being written */
+	ST_UNDECIDED,
+	ST_DONE,
+	ST_BLOCK,
+	ST_ERANGE,
+	ST_EIDRM,
+};
+
+/*
+ * state word: gen (32) << 32 | value (16) << 16 | index (13) << 3 | status
+ * (3). For ST_BLOCK, index is the blocking operation and value the frozen
+ * value of its semaphore.
+ */
+#define ST(gen, status, idx, val)                                       \
+	((uint64_t)(uint32_t)(gen) << 32 | (uint64_t)(uint16_t)(val) << 16 | \
+	 (uint64_t)(idx) << 3 | (uint64_t)(status))
+#define ST_GEN(s) ((uint32_t)((s) >> 32))
+#define ST_STATUS(s) ((unsigned)((s)&7))
+#define ST_IDX(s) ((unsigned)(((s) >> 3) & 0x1fff))
+#define ST_VAL(s) ((unsigned)(((s) >> 16) & 0xffff))
+
+enum wait_kind {
+	WAIT_NONE = 0,
+	WAIT_N = 1,
+	WAIT_Z = 2,
+};
+
+struct prim_slot_shm {
+	uint32_t owner;		/* pid, 0 if free */
+	uint32_t wait_sem;	/* semaphore + 1 the owner sleeps on, or 0 */
+	uint32_t wait_kind;	/* enum wait_kind */
+	uint32_t kind;		/* enum req_kind */
+	uint64_t state;
+	uint32_t nops;		/* REQ_OPS: operations; REQ_SETALL: nsems */
+	uint32_t ndist;		/* REQ_OPS: distinct semaphores */
+	uint32_t undo;		/* undo record + 1, or 0 */
+	uint32_t arg;		/* SETVAL: semnum; REAP: pid */
+	int32_t val;		/* SETVAL: value */
+	uint32_t pad[5];
+	/* Then cap operations, then cap distinct semaphore numbers. */
+	struct prim_sembuf ops[];
+};
+_Static_assert(sizeof(struct prim_slot_shm) == 64, "slot header is a line");
+_Static_assert(sizeof(struct prim_sembuf) == 6, "sembuf layout");
+
+/* ---------------------------------------------------------------------
+ * Geometry and validation
+ */
+
+static size_t
+align_line(size_t n)
+{
+	return (n + PRIM_CACHELINE - 1) & ~(size_t)(PRIM_CACHELINE - 1);
+}
+
+struct geom {
+	uint32_t nsems, semopm, nprocs, nslots, cap;
+	size_t off_sems, off_undo, off_slots, undo_size, slot_size, size;
+};
+
+static int
+geometry(const struct prim_semset_attr *a, struct geom *g)
+{
+	size_t n;
+
+	if (a == NULL || a->nsems < 1 || a->nsems > MAX_NSEMS)
+		return -EINVAL;
+	g->nsems = a->nsems;
+	g->semopm = a->semopm ? a->semopm : DEF_SEMOPM;
+	g->nprocs = a->nprocs ? a->nprocs : DEF_NPROCS;
+	g->nslots = a->nslots ? a->nslots : DEF_NSLOTS;
+	if (g->semopm > MAX_SEMOPM || g->nprocs > MAX_NPROCS ||
+	    g->nslots > MAX_NSLOTS)
+		return -EINVAL;
+	/* A slot holds up to semopm operations or nsems SETALL values. */
+	g->cap = g->semopm > g->nsems ? g->semopm : g->nsems;
+	g->off_sems = sizeof(struct prim_semset_shm);
+	g->off_undo = g->off_sems + (size_t)g->nsems * sizeof(struct prim_sem_shm);
+	g->undo_size = align_line(sizeof(struct prim_undo_shm) +
+				  (size_t)g->nsems * sizeof(uint64_t));
+	g->off_slots = g->off_undo + (size_t)g->nprocs * g->undo_size;
+	n = sizeof(struct prim_slot_shm) +
+	    (size_t)g->cap * sizeof(struct prim_sembuf) +
+	    (size_t)g->cap * sizeof(uint16_t);
+	g->slot_size = align_line(n);
+	g->size = g->off_slots + (size_t)g->nslots * g->slot_size;
+	return 0;
+}
+
+size_t
+prim_semset_size(const struct prim_semset_attr *attr)
+{
+	struct geom g;
+
+	return geometry(attr, &g) == 0 ? g.size : 0;
+}
+
+static struct prim_semset_shm *
+hdr(const struct prim_semset *set)
+{
+	return (struct prim_semset_shm *)(uintptr_t)set;
+}
+
+static struct prim_sem_shm *
+sem_at(const struct prim_semset_shm *h, uint32_t i)
+{
+	return (struct prim_sem_shm *)((char *)(uintptr_t)h + h->off_sems) + i;
+}
+
+static struct prim_undo_shm *
+undo_at(const struct prim_semset_shm *h, uint32_t i)
+{
+	return (struct prim_undo_shm *)((char *)(uintptr_t)h + h->off_undo +
+					(size_t)i * h->undo_size);
+}
+
+static struct prim_slot_shm *
+slot_at(const struct prim_semset_shm *h, uint32_t i)
+{
+	return (struct prim_slot_shm *)((char *)(uintptr_t)h + h->off_slots +
+					(size_t)i * h->slot_size);
+}
+
+static uint16_t *
+slot_dist(const struct prim_semset_shm *h, struct prim_slot_shm *s)
+{
+	return (uint16_t *)(s->ops + h->cap);
+}
+
+int
+prim_semset_init(void *mem, size_t len, const struct prim_semset_attr *attr)
+{
+	struct prim_semset_shm *h = mem;
+	struct geom g;
+	int r;
+
+	if ((r = geometry(attr, &g)) != 0)
+		return r;
+	if (mem == NULL || len < g.size ||
+	    ((uintptr_t)mem & (PRIM_CACHELINE - 1)) != 0)
+		return -EINVAL;
+	memset(mem, 0, g.size);
+	prim__seg_init(mem, PRIM_SEG_SEM, SEM_LAYOUT_VERSION, g.size);
+	h->nsems = g.nsems;
+	h->semopm = g.semopm;
+	h->nprocs = g.nprocs;
+	h->nslots = g.nslots;
+	h->cap = g.cap;
+	h->off_sems = g.off_sems;
+	h->off_undo = g.off_undo;
+	h->off_slots = g.off_slots;
+	h->undo_size = (uint32_t)g.undo_size;
+	h->slot_size = (uint32_t)g.slot_size;
+	h->ctime = prim__realtime();
+	h->active = 1ULL << 16; /* generation 1, idle */
+	prim__seg_publish(mem);
+	return 0;
+}
+
+int
+prim_semset_open(void *mem, size_t len, struct prim_semset **set)
+{
+	struct prim_semset_shm *h = mem;
+	struct prim_semset_attr a;
+	struct geom g;
+	int r;
+
+	if (set == NULL)
+		return -EINVAL;
+	if ((r = prim__seg_check(mem, len, PRIM_SEG_SEM,
+				 SEM_LAYOUT_VERSION)) != 0)
+		return r;
+	/* SEM_5: the geometry must be exactly what the sizes imply. */
+	a.nsems = h->nsems;
+	a.semopm = h->semopm;
+	a.nprocs = h->nprocs;
+	a.nslots = h->nslots;
+	if (geometry(&a, &g) != 0 || g.cap != h->cap ||
+	    g.off_sems != h->off_sems || g.off_undo != h->off_undo ||
+	    g.off_slots != h->off_slots || g.undo_size != h->undo_size ||
+	    g.slot_size != h->slot_size || g.size != h->seg.size)
+		return -EINVAL;
+	*set = (struct prim_semset *)mem;
+	return 0;
+}
+
+int
+prim_semset_nsems(const struct prim_semset *set)
+{
+	return (int)hdr(set)->nsems;
+}
+
+/* ---------------------------------------------------------------------
+ * Words
+ */
+
+static unsigned
+wval(uint64_t w)
+{
+	return (unsigned)(w & W_VALUE);
+}
+
+static uint64_t
+tag_of(uint32_t gen)
+{
+	return ((uint64_t)gen << W_TAG_SHIFT) & W_TAG_MASK;
+}
+
+/* Same flags, new value, next version. */
+static uint64_t
+wnext(uint64_t w, unsigned value)
+{
+	return ((w & ~W_VALUE) + W_VER_ONE) | (value & W_VALUE);
+}
+
+static uint32_t *
+wfutex(uint64_t *word)
+{
+	/* The low half: value and flags. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t *)word;
+#else
+	return (uint32_t *)word + 1;
+#endif
+}
+
+static bool
+cas64(uint64_t *p, uint64_t *expect, uint64_t set)
+{
+	uint64_t seen;
+
+	if (ck_pr_cas_64_value(p, *expect, set, &seen))
+		return true;
+	*expect = seen;
+	return false;
+}
+
+static void
+wake_word(uint64_t *word)
+{
+	prim__wake(wfutex(word), INT_MAX);
+}
+
+static void
+touch_otime(struct prim_semset_shm *h)
+{
+	int64_t now = prim__realtime();
+
+	if (ck_pr_load_64((uint64_t *)&h->otime) != (uint64_t)now)
+		ck_pr_store_64((uint64_t *)&h->otime, (uint64_t)now);
+}
+
+static void
+set_pid(struct prim_sem_shm *s, uint32_t pid)
+{
+	if (ck_pr_load_32(&s->pid) != pid)
+		ck_pr_store_32(&s->pid, pid);
+}
+
+static bool
+set_removed(const struct prim_semset_shm *h)
+{
+	return ck_pr_load_32((uint32_t *)&h->seg.state) != PRIM_SEG_LIVE;
+}
+
+/* ---------------------------------------------------------------------
+ * Descriptors: the targets of a request, and its decision
+ */
+
+static uint32_t
+ntargets(const struct prim_semset_shm *h, const struct prim_slot_shm *s)
+{
+	switch (s->kind) {
+	case REQ_OPS:
+		return s->undo ? 2 * s->ndist : s->ndist;
+	case REQ_SETVAL:
+		return 1 + h->nprocs;
+	case REQ_SETALL:
+		return h->nsems + h->nprocs * h->nsems;
+	case REQ_REAP:
+		return 2 * h->nsems;
+	}
+	return 0;
+}
+
+/*
+ * The word of target i, and the semaphore it belongs to. Semaphore words
+ * come first, adjustment words after them. NULL when the slot's content is
+ * not sane (a late helper reading a slot being rewritten, or corruption).
+ */
+static uint64_t *
+target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
+       uint32_t *semnum, bool *is_adj)
+{
+	uint32_t n, u = 0;
+
+	*is_adj = false;
+	switch (s->kind) {
+	case REQ_OPS:
+		if (s->ndist > h->cap || s->ndist > h->nsems)
+			return NULL;
+		if (i >= s->ndist) {
+			i -= s->ndist;
+			*is_adj = true;
+		}
+		if (i >= s->ndist)
+			return NULL;
+		n = slot_dist(h, s)[i];
+		u = s->undo;
+		break;
+	case REQ_SETVAL:
+		n = s->arg;
+		if (i > 0) {
+			*is_adj = true;
+			u = i;
+		}
+		break;
+	case REQ_SETALL:
+		n = i % h->nsems;
+		if (i >= h->nsems) {
+			*is_adj = true;
+			u = i / h->nsems;
+		}
+		break;
+	case REQ_REAP:
+		n = i % h->nsems;
+		u = s->undo;
+		*is_adj = i >= h->nsems;
+		break;
+	default:
+		return NULL;
+	}
+	if (n >= h->nsems)
+		return NULL;
+	*semnum = n;
+	if (!*is_adj)
+		return &sem_at(h, n)->word;
+	if (u == 0 || u > h->nprocs)
+		return NULL;
+	return &undo_at(h, u - 1)->adj[n];
+}
+
+/* Position of semaphore n in the request's distinct list. */
+static int
+dist_index(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+	   uint32_t n)
+{
+	const uint16_t *d = slot_dist(h, s);
+	uint32_t lo = 0, hi = s->ndist;
+
+	while (lo < hi) { /* the list is sorted */
+		uint32_t mid = (lo + hi) / 2;
+
+		if (d[mid] == n)
+			return (int)mid;
+		if (d[mid] < n)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * Decide a REQ_OPS request from the frozen values: apply the operations in
+ * order to a copy and stop at the first that cannot proceed, as the kernel
+ * does. vals/adjs are indexed like the distinct list.
+ */
+static uint64_t
+decide_ops(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+	   uint32_t gen, int *vals, int *adjs)
+{
+	uint32_t i, nops = s->nops;
+
+	if (nops > h->cap)
+		return ST(gen, ST_EIDRM, 0, 0);
+	for (i = 0; i < nops; i++) {
+		struct prim_sembuf op = s->ops[i];
+		int k = dist_index(h, s, op.sem_num);
+		int v;
+
+		if (k < 0)
+			return ST(gen, ST_EIDRM, 0, 0);
+		v = vals[k];
+		if (op.sem_op == 0 && v != 0)
+			return ST(gen, ST_BLOCK, i, v);
+		if (v + op.sem_op < 0)
+			return ST(gen, ST_BLOCK, i, v);
+		if (v + op.sem_op > PRIM_SEMVMX)
+			return ST(gen, ST_ERANGE, i, 0);
+		if ((op.sem_flg & PRIM_SEM_UNDO) && s->undo) {
+			int a = adjs[k] - op.sem_op;
+
+			if (a < -PRIM_SEMAEM - 1 || a > PRIM_SEMAEM)
+				return ST(gen, ST_ERANGE, i, 0);
+			adjs[k] = a;
+		}
+		vals[k] = v + op.sem_op;
+	}
+	return ST(gen, ST_DONE, 0, 0);
+}
+
+/* Net change of semaphore n (adj: of its adjustment) on success. */
+static int
+ops_delta(struct prim_slot_shm *s, uint32_t n, bool adj)
+{
+	int d = 0;
+
+	for (uint32_t i = 0; i < s->nops; i++) {
+		struct prim_sembuf op = s->ops[i];
+
+		if (op.sem_num != n)
+			continue;
+		if (!adj)
+			d += op.sem_op;
+		else if (op.sem_flg & PRIM_SEM_UNDO)
+			d -= op.sem_op;
+	}
+	return d;
+}
+
+static int
+clamp_val(int v)
+{
+	return v < 0 ? 0 : v > PRIM_SEMVMX ? PRIM_SEMVMX : v;
+}
+
+/*
+ * New value of a frozen word w (target i) once the request is decided.
+ * For REQ_REAP a semaphore's new value needs its adjustment, which is
+ * still frozen: adjustments are unfrozen only after every semaphore.
+ */
+static unsigned
+new_value(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+	  uint64_t w, uint32_t n, bool is_adj, unsigned status)
+{
+	int v = is_adj ? (int16_t)wval(w) : (int)wval(w);
+
+	if (status != ST_DONE)
+		return wval(w);
+	switch (s->kind) {
+	case REQ_OPS:
+		v += ops_delta(s, n, is_adj);
+		break;
+	case REQ_SETVAL:
+		v = is_adj ? 0 : s->val;
+		break;
+	case REQ_SETALL:
+		v = is_adj ? 0 : (int)(uint16_t)s->ops[n].sem_op;
+		break;
+	case REQ_REAP:
+		if (is_adj) {
+			v = 0;
+		} else if (s->undo >= 1 && s->undo <= h->nprocs) {
+			uint64_t a = ck_pr_load_64(&undo_at(h, s->undo - 1)->adj[n]);
+
+			v = clamp_val(v + (int16_t)wval(a));
+		}
+		break;
+	}
+	return (unsigned)v & W_VALUE;
+}
+
+/*
+ * Complete the request of slot si, generation gen, if it is still the one
+ * the caller saw active. Safe from any number of helpers at once; each step
+ * is a CAS naming gen or a word version, so a late helper changes nothing.
+ */
+static void
+complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
+{
+	struct prim_slot_shm *s = slot_at(h, si);
+	uint64_t undecided = ST(gen, ST_UNDECIDED, 0, 0);
+	uint64_t st, tag = tag_of(gen);
+	uint32_t i, n, nt;
+	bool is_adj;
+
+	st = ck_pr_load_64(&s->state);
+	if (ST_GEN(st) != gen || ST_STATUS(st) == ST_PREP)
+		goto deactivate;
+	nt = ntargets(h, s);
+	/* SEM_2: content read above belongs to gen only if state still does. */
+	ck_pr_fence_load();
+	if (ST_GEN(ck_pr_load_64(&s->state)) != gen)
+		goto deactivate;
+
+	/* Freeze every target. */
+	for (i = 0; i < nt && ST_STATUS(st) == ST_UNDECIDED; i++) {
+		uint64_t *p = target(h, s, i, &n, &is_adj);
+		uint64_t w;
+
+		if (p == NULL)
+			break;
+		w = ck_pr_load_64(p);
+		for (;;) {
+			/* SEM_4: lock only while undecided. */
+			st = ck_pr_load_64(&s->state);
+			if (st != undecided)
+				break;
+			if (w & W_REMOVED) {
+				ck_pr_cas_64(&s->state, undecided,
+					     ST(gen, ST_EIDRM, 0, 0));
+				st = ck_pr_load_64(&s->state);
+				break;
+			}
+			if ((w & W_HELD) && (w & W_TAG_MASK) == tag)
+				break;
+			if (cas64(p, &w,
+				  ((((w | W_HELD) & ~W_TAG_MASK) | tag) +
+				   W_VER_ONE)))
+				break;
+		}
+	}
+
+	/* Decide from the frozen values. */
+	if (st == undecided) {
+		uint32_t nd = s->kind == REQ_OPS ? s->ndist : 0;
+		int vals[nd ? nd : 1], adjs[nd ? nd : 1];
+		bool frozen = nd <= h->nsems && nd <= h->cap;
+
+		for (i = 0; frozen && i < nt; i++) {
+			uint64_t *p = target(h, s, i, &n, &is_adj);
+			uint64_t w = p ? ck_pr_load_64(p) : 0;
+
+			if (p == NULL || !(w & W_HELD) ||
+			    (w & W_TAG_MASK) != tag) {
+				frozen = false;
+				break;
+			}
+			if (s->kind != REQ_OPS)
+				continue;
+			if (i < nd)
+				vals[i] = (int)wval(w);
+			else
+				adjs[i - nd] = (int16_t)wval(w);
+		}
+		if (frozen) {
+			uint64_t d = ST(gen, ST_DONE, 0, 0);
+
+			if (s->kind == REQ_OPS) {
+				if (!s->undo)
+					memset(adjs, 0, sizeof(adjs));
+				d = decide_ops(h, s, gen, vals, adjs);
+			}
+			ck_pr_cas_64(&s->state, undecided, d);
+		}
+		st = ck_pr_load_64(&s->state);
+	}
+	if (ST_GEN(st) != gen || ST_STATUS(st) < ST_DONE)
+		goto deactivate;
+
+	/* Unfreeze: semaphores first, then adjustments. */
+	for (i = 0; i < nt; i++) {
+		uint64_t *p = target(h, s, i, &n, &is_adj);
+		uint64_t w, nw;
+		unsigned v;
+
+		if (p == NULL)
+			break;
+		w = ck_pr_load_64(p);
+		if (!(w & W_HELD) || (w & W_TAG_MASK) != tag ||
+		    ST_GEN(ck_pr_load_64(&s->state)) != gen)
+			continue;
+		v = new_value(h, s, w, n, is_adj, ST_STATUS(st));
+		nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
+		if (v != wval(w))
+			nw &= ~W_SLEEPERS;
+		if (ck_pr_cas_64(p, w, nw) && v != wval(w)) {
+			if (!is_adj && (w & W_SLEEPERS))
+				wake_word(p);
+		}
+	}
+
+deactivate:
+	ck_pr_cas_64(&h->active, (uint64_t)gen << 16 | (si + 1),
+		     (uint64_t)gen << 16);
+}
+
+/* Complete whatever request is active. Returns false if none was. */
+static bool
+help(struct prim_semset_shm *h)
+{
+	uint64_t a = ck_pr_load_64(&h->active);
+	uint32_t si = (uint32_t)(a & 0xffff);
+
+	if (si == 0)
+		return false;
+	if (si <= h->nslots)
+		complete(h, si - 1, (uint32_t)(a >> 16));
+	else /* corrupt: make the set usable again */
+		ck_pr_cas_64(&h->active, a, a & ~0xffffULL);
+	return true;
+}
+
+/*
+ * Run the request written in slot si: activate it (helping whoever is
+ * active first) and complete it. Returns its final state word.
+ */
+static uint64_t
+run(struct prim_semset_shm *h, uint32_t si)
+{
+	struct prim_slot_shm *s = slot_at(h, si);
+
+	for (;;) {
+		uint64_t a = ck_pr_load_64(&h->active);
+		uint32_t gen;
+
+		if (a & 0xffff) {
+			help(h);
+			continue;
+		}
+		gen = (uint32_t)(a >> 16) + 1;
+		if ((gen & 0xffffffffU) == 0)
+			gen = 1;
+		/* SEM_1: content is in place; now name the generation. */
+		ck_pr_fence_store();
+		ck_pr_store_64(&s->state, ST(gen, ST_UNDECIDED, 0, 0));
+		if (ck_pr_cas_64(&h->active, a,
+				 (uint64_t)gen << 16 | (si + 1))) {
+			complete(h, si, gen);
+			return ck_pr_load_64(&s->state);
+		}
+		/* SEM_3: someone else won; un-name before retrying. */
+		ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+		ck_pr_fence_store();
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Slots and undo records
+ */
+
+static __thread uint32_t slot_hint;
+
+/*
+ * Claim a free slot for this thread. Slots are few and held only during a
+ * slow call; if all are taken, wait for one (until the deadline).
+ */
+static int
+slot_claim(struct prim_semset_shm *h, const struct timespec *deadline,
+	   uint32_t *out)
+{
+	uint32_t pid = prim__pid(), n = h->nslots;
+
+	for (unsigned round = 0;; round++) {
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t i = (slot_hint + k) % n;
+			struct prim_slot_shm *s = slot_at(h, i);
+
+			if (ck_pr_load_32(&s->owner) == 0 &&
+			    ck_pr_cas_32(&s->owner, 0, pid)) {
+				slot_hint = i;
+				/* SEM_3: no generation until written. */
+				ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+				ck_pr_fence_store();
+				*out = i;
+				return 0;
+			}
+		}
+		if (set_removed(h))
+			return -EIDRM;
+		if (deadline != NULL && prim__deadline_passed(deadline))
+			return -EAGAIN;
+		if (round < 64) {
+			ck_pr_stall();
+		} else {
+			struct timespec ts = { 0, 50000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static void
+slot_release(struct prim_semset_shm *h, uint32_t si)
+{
+	struct prim_slot_shm *s = slot_at(h, si);
+
+	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
+	ck_pr_store_32(&s->wait_sem, 0);
+	ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+	ck_pr_fence_store();
+	ck_pr_store_32(&s->owner, 0);
+}
+
+/* This process's undo record (+1), claimed on first use; 0 if none left. */
+static uint32_t
+undo_claim(struct prim_semset_shm *h, bool create)
+{
+	uint32_t pid = prim__pid();
+
+	for (uint32_t i = 0; i < h->nprocs; i++)
+		if (ck_pr_load_32(&undo_at(h, i)->pid) == pid)
+			return i + 1;
+	if (!create)
+		return 0;
+	for (uint32_t i = 0; i < h->nprocs; i++) {
+		struct prim_undo_shm *u = undo_at(h, i);
+
+		/* A free record's adjustments are all zero (reap, SETVAL). */
+		if (ck_pr_load_32(&u->pid) == 0 && ck_pr_cas_32(&u->pid, 0, pid))
+			return i + 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * semop
+ */
+
+static int
+check_deadline(const struct timespec *d)
+{
+	if (d != NULL && (d->tv_sec < 0 || d->tv_nsec < 0 ||
+			  d->tv_nsec >= 1000000000L))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Sleep until the word of semaphore n may have changed from w (whose value
+ * blocks the caller): set SLEEPERS, then sleep on the low half.
+ */
+static int
+sleep_on(struct prim_semset_shm *h, uint32_t n, uint64_t w,
+	 const struct timespec *deadline)
+{
+	uint64_t *p = &sem_at(h, n)->word;
+	uint64_t cur = ck_pr_load_64(p);
+	int r;
+
+	if (wval(cur) != wval(w) || (cur & (W_HELD | W_REMOVED)))
+		return 0;
+	if (!(cur & W_SLEEPERS)) {
+		uint64_t nw = (cur | W_SLEEPERS) + W_VER_ONE;
+
+		if (!ck_pr_cas_64(p, cur, nw))
+			return 0; /* changed: look again */
+		cur = nw;
+	}
+	r = prim__wait(wfutex(p), (uint32_t)(cur & W_LOW_MASK), deadline);
+	if (r == -ETIMEDOUT)
+		return -EAGAIN;
+	return r;
+}
+
+static void
+mark_waiting(struct prim_semset_shm *h, uint32_t si, uint32_t n, int op)
+{
+	struct prim_slot_shm *s = slot_at(h, si);
+
+	ck_pr_store_32(&s->wait_kind, op == 0 ? WAIT_Z : WAIT_N);
+	ck_pr_store_32(&s->wait_sem, n + 1);
+}
+
+/*
+ * The fast path: one operation, no SEM_UNDO. Returns 0, -EAGAIN when it
+ * would block (*seen holds the word), or another -errno.
+ */
+static int
+op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
+{
+	struct prim_sem_shm *sem = sem_at(h, op->sem_num);
+	uint64_t w = ck_pr_load_64(&sem->word);
+
+	for (;;) {
+		int v, nv;
+		uint64_t nw;
+
+		if (w & W_REMOVED)
+			return -EIDRM;
+		if (w & W_HELD) {
+			if (!help(h))
+				ck_pr_stall();
+			w = ck_pr_load_64(&sem->word);
+			continue;
+		}
+		v = (int)wval(w);
+		nv = v + op->sem_op;
+		if (nv < 0 || (op->sem_op == 0 && v != 0)) {
+			*seen = w;
+			return -EAGAIN;
+		}
+		if (nv > PRIM_SEMVMX)
+			return -ERANGE;
+		if (op->sem_op == 0)
+			break;
+		nw = wnext(w, (unsigned)nv);
+		if ((w & W_SLEEPERS) && (op->sem_op > 0 || nv == 0))
+			nw &= ~W_SLEEPERS;
+		if (cas64(&sem->word, &w, nw)) {
+			if ((w & W_SLEEPERS) && !(nw & W_SLEEPERS))
+				wake_word(&sem->word);
+			break;
+		}
+	}
+	set_pid(sem, prim__pid());
+	touch_otime(h);
+	return 0;
+}
+
+/* Write a REQ_OPS request into slot si. */
+static void
+write_ops(struct prim_semset_shm *h, uint32_t si,
+	  const struct prim_sembuf *sops, size_t nsops, uint32_t undo)
+{
+	struct prim_slot_shm *s = slot_at(h, si);
+	uint16_t *d = slot_dist(h, s);
+	uint32_t nd = 0;
+
+	s->kind = REQ_OPS;
+	s->nops = (uint32_t)nsops;
+	s->undo = undo;
+	memcpy(s->ops, sops, nsops * sizeof(*sops));
+	/* Sorted distinct semaphore numbers (insertion sort: slow path). */
+	for (size_t i = 0; i < nsops; i++) {
+		uint16_t n = sops[i].sem_num;
+		uint32_t j = nd;
+
+		while (j > 0 && d[j - 1] > n)
+			j--;
+		if (j > 0 && d[j - 1] == n)
+			continue;
+		memmove(d + j + 1, d + j, (nd - j) * sizeof(*d));
+		d[j] = n;
+		nd++;
+	}
+	s->ndist = nd;
+}
+
+int
+prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
+		  size_t nsops, const struct timespec *deadline)
+{
+	struct prim_semset_shm *h = hdr(set);
+	bool undo = false, slow = nsops != 1;
+	uint32_t si = UINT32_MAX, u = 0;
+	uint64_t st = 0;
+	int r, spins = 0;
+
+	if (nsops == 0)
+		return -EINVAL;
+	if (nsops > h->semopm)
+		return -E2BIG;
+	if (sops == NULL)
+		return -EFAULT;
+	if ((r = check_deadline(deadline)) != 0)
+		return r;
+	for (size_t i = 0; i < nsops; i++) {
+		if (sops[i].sem_num >= h->nsems)
+			return -EFBIG;
+		if (sops[i].sem_flg & PRIM_SEM_UNDO)
+			undo = slow = true;
+	}
+	if (set_removed(h))
+		return -EIDRM;
+
+	for (;;) {
+		uint32_t bn;
+		int bop, bflg;
+		uint64_t w;
+
+		if (!slow) {
+			r = op_one(h, sops, &w);
+			if (r != -EAGAIN)
+				break;
+			bn = sops->sem_num;
+			bop = sops->sem_op;
+			bflg = sops->sem_flg;
+		} else {
+			if (si == UINT32_MAX) {
+				if ((r = slot_claim(h, deadline, &si)) != 0)
+					break;
+				if (undo && (u = undo_claim(h, true)) == 0) {
+					r = -ENOMEM;
+					break;
+				}
+				write_ops(h, si, sops, nsops, u);
+			}
+			st = run(h, si);
+			r = 0;
+			switch (ST_STATUS(st)) {
+			case ST_DONE:
+				break;
+			case ST_ERANGE:
+				r = -ERANGE;
+				break;
+			case ST_EIDRM:
+				r = -EIDRM;
+				break;
+			case ST_BLOCK:
+				r = -EAGAIN;
+				break;
+			default:
+				r = -EIDRM; /* corrupt slot */
+				break;
+			}
+			if (r == 0) {
+				uint32_t pid = prim__pid();
+
+				for (size_t i = 0; i < nsops; i++)
+					set_pid(sem_at(h, sops[i].sem_num), pid);
+				touch_otime(h);
+			}
+			if (r != -EAGAIN)
+				break;
+			if (ST_IDX(st) >= nsops) {
+				r = -EIDRM;
+				break;
+			}
+			bn = sops[ST_IDX(st)].sem_num;
+			bop = sops[ST_IDX(st)].sem_op;
+			bflg = sops[ST_IDX(st)].sem_flg;
+			w = ck_pr_load_64(&sem_at(h, bn)->word);
+			if (wval(w) != ST_VAL(st) && !(bflg & PRIM_IPC_NOWAIT))
+				continue; /* changed since the decision */
+		}
+		if (bflg & PRIM_IPC_NOWAIT)
+			break; /* -EAGAIN */
+		if (set_removed(h)) {
+			r = -EIDRM;
+			break;
+		}
+		/*
+		 * Spin briefly while the value stays: a hand-off from another
+		 * CPU is far cheaper than a futex sleep and wake.
+		 */
+		if (spins < SPIN_LIMIT) {
+			const uint64_t *p = &sem_at(h, bn)->word;
+
+			while (spins < SPIN_LIMIT &&
+			       ck_pr_load_64(p) == w) {
+				spins++;
+				ck_pr_stall();
+			}
+			if (spins < SPIN_LIMIT)
+				continue; /* changed: try again */
+		}
+		if (si == UINT32_MAX && (r = slot_claim(h, deadline, &si)) != 0)
+			break;
+		mark_waiting(h, si, bn, bop);
+		r = sleep_on(h, bn, w, deadline);
+		ck_pr_store_32(&slot_at(h, si)->wait_kind, WAIT_NONE);
+		if (r != 0)
+			break;
+		if (deadline != NULL && prim__deadline_passed(deadline)) {
+			/* Last chance without blocking, then give up. */
+			r = -EAGAIN;
+			if (!slow) {
+				r = op_one(h, sops, &w);
+				break;
+			}
+		}
+	}
+	if (si != UINT32_MAX)
+		slot_release(h, si);
+	return r;
+}
+
+int
+prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
+	    size_t nsops)
+{
+	return prim_sem_op_timed(set, sops, nsops, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Control
+ */
+
+static int
+check_num(const struct prim_semset_shm *h, int semnum)
+{
+	if (semnum < 0 || (uint32_t)semnum >= h->nsems)
+		return -EINVAL;
+	return set_removed(h) ? -EIDRM : 0;
+}
+
+int
+prim_sem_getval(const struct prim_semset *set, int semnum)
+{
+	const struct prim_semset_shm *h = hdr(set);
+	int r;
+
+	if ((r = check_num(h, semnum)) != 0)
+		return r;
+	return (int)wval(ck_pr_load_64(&sem_at(h, (uint32_t)semnum)->word));
+}
+
+int
+prim_sem_getpid(const struct prim_semset *set, int semnum)
+{
+	const struct prim_semset_shm *h = hdr(set);
+	int r;
+
+	if ((r = check_num(h, semnum)) != 0)
+		return r;
+	return (int)ck_pr_load_32(&sem_at(h, (uint32_t)semnum)->pid);
+}
+
+static int
+count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
+{
+	const struct prim_semset_shm *h = hdr(set);
+	int r, c = 0;
+
+	if ((r = check_num(h, semnum)) != 0)
+		return r;
+	for (uint32_t i = 0; i < h->nslots; i++) {
+		struct prim_slot_shm *s = slot_at(h, i);
+
+		if (ck_pr_load_32(&s->owner) != 0 &&
+		    ck_pr_load_32(&s->wait_kind) == kind &&
+		    ck_pr_load_32(&s->wait_sem) == (uint32_t)semnum + 1)
+			c++;
+	}
+	return c;
+}
+
+int
+prim_sem_getncnt(const struct prim_semset *set, int semnum)
+{
+	return count_waiters(set, semnum, WAIT_N);
+}
+
+int
+prim_sem_getzcnt(const struct prim_semset *set, int semnum)
+{
+	return count_waiters(set, semnum, WAIT_Z);
+}
+
+int
+prim_sem_getall(const struct prim_semset *set, unsigned short *vals)
+{
+	const struct prim_semset_shm *h = hdr(set);
+
+	if (vals == NULL)
+		return -EFAULT;
+	if (set_removed(h))
+		return -EIDRM;
+	for (uint32_t i = 0; i < h->nsems; i++)
+		vals[i] = (unsigned short)wval(ck_pr_load_64(&sem_at(h, i)->word));
+	return 0;
+}
+
+/* Run a control request (SETVAL, SETALL, REAP) prepared by fill(). */
+static int
+control(struct prim_semset_shm *h, uint32_t kind, uint32_t arg, int val,
+	const unsigned short *vals, uint32_t undo)
+{
+	struct prim_slot_shm *s;
+	uint32_t si;
+	uint64_t st;
+	int r;
+
+	if ((r = slot_claim(h, NULL, &si)) != 0)
+		return r;
+	s = slot_at(h, si);
+	s->kind = kind;
+	s->arg = arg;
+	s->val = val;
+	s->undo = undo;
+	s->nops = kind == REQ_SETALL ? h->nsems : 0;
+	s->ndist = 0;
+	if (kind == REQ_SETALL)
+		for (uint32_t i = 0; i < h->nsems; i++)
+			s->ops[i].sem_op = (short)vals[i];
+	st = run(h, si);
+	slot_release(h, si);
+	if (ST_STATUS(st) == ST_DONE)
+		return 0;
+	return -EIDRM;
+}
+
+int
+prim_sem_setval(struct prim_semset *set, int semnum, int val)
+{
+	struct prim_semset_shm *h = hdr(set);
+	int r;
+
+	if (val < 0 || val > PRIM_SEMVMX)
+		return -ERANGE;
+	if ((r = check_num(h, semnum)) != 0)
+		return r;
+	if ((r = control(h, REQ_SETVAL, (uint32_t)semnum, val, NULL, 0)) != 0)
+		return r;
+	set_pid(sem_at(h, (uint32_t)semnum), prim__pid());
+	prim_semset_touch(set);
+	return 0;
+}
+
+int
+prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
+{
+	struct prim_semset_shm *h = hdr(set);
+	uint32_t pid = prim__pid();
+	int r;
+
+	if (vals == NULL)
+		return -EFAULT;
+	for (uint32_t i = 0; i < h->nsems; i++)
+		if (vals[i] > PRIM_SEMVMX)
+			return -ERANGE;
+	if (set_removed(h))
+		return -EIDRM;
+	if ((r = control(h, REQ_SETALL, 0, 0, vals, 0)) != 0)
+		return r;
+	for (uint32_t i = 0; i < h->nsems; i++)
+		set_pid(sem_at(h, i), pid);
+	prim_semset_touch(set);
+	return 0;
+}
+
+int
+prim_semset_times(const struct prim_semset *set, int64_t *otime,
+		  int64_t *ctime)
+{
+	const struct prim_semset_shm *h = hdr(set);
+
+	if (otime != NULL)
+		*otime = (int64_t)ck_pr_load_64((uint64_t *)&h->otime);
+	if (ctime != NULL)
+		*ctime = (int64_t)ck_pr_load_64((uint64_t *)&h->ctime);
+	return 0;
+}
+
+void
+prim_semset_touch(struct prim_semset *set)
+{
+	struct prim_semset_shm *h = hdr(set);
+
+	ck_pr_store_64((uint64_t *)&h->ctime, (uint64_t)prim__realtime());
+}
+
+int
+prim_semset_remove(struct prim_semset *set)
+{
+	struct prim_semset_shm *h = hdr(set);
+
+	if (!ck_pr_cas_32(&h->seg.state, PRIM_SEG_LIVE, PRIM_SEG_REMOVED))
+		return -EIDRM;
+	/* Mark every word, then wake every sleeper: they return -EIDRM. */
+	for (uint32_t i = 0; i < h->nsems; i++) {
+		uint64_t *p = &sem_at(h, i)->word;
+		uint64_t w = ck_pr_load_64(p);
+
+		while (!cas64(p, &w, (w | W_REMOVED) + W_VER_ONE))
+			;
+		wake_word(p);
+	}
+	return 0;
+}
+
+/*
+ * SEM_9: reap. The dead process's active request is completed, its slots
+ * freed, its adjustments applied by one more request, then every word is
+ * woken (a process killed between a fast-path CAS and its wake leaves
+ * sleepers with SLEEPERS already clear).
+ */
+int
+prim_semset_reap(struct prim_semset *set, pid_t pid)
+{
+	struct prim_semset_shm *h = hdr(set);
+	uint32_t dead = (uint32_t)pid;
+	int changed = 0;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if (set_removed(h))
+		return -EIDRM;
+	for (uint32_t i = 0; i < h->nslots; i++) {
+		struct prim_slot_shm *s = slot_at(h, i);
+
+		if (ck_pr_load_32(&s->owner) != dead)
+			continue;
+		/* If its request is active, finish it first. */
+		while (((uint32_t)ck_pr_load_64(&h->active) & 0xffff) == i + 1)
+			help(h);
+		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
+		ck_pr_store_32(&s->wait_sem, 0);
+		ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+		ck_pr_fence_store();
+		ck_pr_cas_32(&s->owner, dead, 0);
+	}
+	for (uint32_t u = 0; u < h->nprocs; u++) {
+		struct prim_undo_shm *rec = undo_at(h, u);
+		int r;
+
+		if (ck_pr_load_32(&rec->pid) != dead)
+			continue;
+		/* sempid of what exit-time undo changes is the dead pid. */
+		for (uint32_t n = 0; n < h->nsems; n++) {
+			if (wval(ck_pr_load_64(&rec->adj[n])) != 0) {
+				set_pid(sem_at(h, n), dead);
+				changed++;
+			}
+		}
+		if ((r = control(h, REQ_REAP, dead, 0, NULL, u + 1)) != 0)
+			return r;
+		/* Adjustments are all zero now: the record is free. */
+		ck_pr_cas_32(&rec->pid, dead, 0);
+	}
+	for (uint32_t n = 0; n < h->nsems; n++)
+		wake_word(&sem_at(h, n)->word);
+	return changed;
+}
