@@ -530,10 +530,13 @@ decide_ops(const struct prim_semset_shm *h, struct prim_slot_shm *s,
 		if (k < 0)
 			return ST(gen, ST_EIDRM, 0, 0);
 		v = vals[k];
-		if (op.sem_op == 0 && v != 0)
-			return ST(gen, ST_BLOCK, i, v);
-		if (v + op.sem_op < 0)
-			return ST(gen, ST_BLOCK, i, v);
+		/*
+		 * Blocked: record the semaphore's real (frozen) value, which
+		 * the caller sleeps on until it changes.
+		 */
+		if ((op.sem_op == 0 && v != 0) || v + op.sem_op < 0)
+			return ST(gen, ST_BLOCK, i,
+				  wval(ck_pr_load_64(&sem_at(h, op.sem_num)->word)));
 		if (v + op.sem_op > PRIM_SEMVMX)
 			return ST(gen, ST_ERANGE, i, 0);
 		if ((op.sem_flg & PRIM_SEM_UNDO) && s->undo) {
@@ -986,6 +989,24 @@ prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 	uint64_t st = 0;
 	int r, spins = 0;
 
+	/*
+	 * The fast path, first: one operation without SEM_UNDO on a word
+	 * nobody holds or sleeps on is one CAS.
+	 */
+	if (nsops == 1 && sops != NULL && sops->sem_num < h->nsems &&
+	    !(sops->sem_flg & PRIM_SEM_UNDO) && sops->sem_op != 0) {
+		struct prim_sem_shm *sem = sem_at(h, sops->sem_num);
+		uint64_t w = ck_pr_load_64(&sem->word);
+		int nv = (int)wval(w) + sops->sem_op;
+
+		if (!(w & (W_SLEEPERS | W_HELD | W_REMOVED)) && nv >= 0 &&
+		    nv <= PRIM_SEMVMX && check_deadline(deadline) == 0 &&
+		    ck_pr_cas_64(&sem->word, w, wnext(w, (unsigned)nv))) {
+			set_pid(sem, prim__pid());
+			touch_otime(h);
+			return 0;
+		}
+	}
 	if (nsops == 0)
 		return -EINVAL;
 	if (nsops > h->semopm)
