@@ -488,67 +488,63 @@ target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
 	return &undo_at(h, u - 1)->adj[n];
 }
 
-/* Position of semaphore n in the request's distinct list. */
-static int
-dist_index(const struct prim_semset_shm *h, struct prim_slot_shm *s,
-	   uint32_t n)
-{
-	const uint16_t *d = slot_dist(h, s);
-	uint32_t lo = 0, hi = s->ndist;
-
-	while (lo < hi) { /* the list is sorted */
-		uint32_t mid = (lo + hi) / 2;
-
-		if (d[mid] == n)
-			return (int)mid;
-		if (d[mid] < n)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /*
- * Decide a REQ_OPS request from the frozen values: apply the operations in
- * order to a copy and stop at the first that cannot proceed, as the kernel
- * does. vals/adjs are indexed like the distinct list.
+ * Decide a REQ_OPS request from the frozen words, as the kernel does: the
+ * operations apply in order and the first that cannot proceed decides. Ops
+ * on different semaphores do not interact, so each semaphore's ops are
+ * simulated on their own and the lowest failing index wins: no scratch
+ * memory, whatever nsops is (a helper may run on a small thread stack).
  */
 static uint64_t
 decide_ops(const struct prim_semset_shm *h, struct prim_slot_shm *s,
-	   uint32_t gen, int *vals, int *adjs)
+	   uint32_t gen)
 {
-	uint32_t i, nops = s->nops;
+	uint32_t nops = s->nops, first = UINT32_MAX;
+	uint64_t res = ST(gen, ST_DONE, 0, 0);
+	const uint16_t *d = slot_dist(h, s);
 
-	if (nops > h->cap)
+	if (nops > h->cap || s->ndist > h->cap)
 		return ST(gen, ST_EIDRM, 0, 0);
-	for (i = 0; i < nops; i++) {
-		struct prim_sembuf op = s->ops[i];
-		int k = dist_index(h, s, op.sem_num);
-		int v;
+	for (uint32_t k = 0; k < s->ndist; k++) {
+		uint32_t n = d[k];
+		unsigned frozen;
+		int v, a = 0;
 
-		if (k < 0)
+		if (n >= h->nsems)
 			return ST(gen, ST_EIDRM, 0, 0);
-		v = vals[k];
-		/*
-		 * Blocked: record the semaphore's real (frozen) value, which
-		 * the caller sleeps on until it changes.
-		 */
-		if ((op.sem_op == 0 && v != 0) || v + op.sem_op < 0)
-			return ST(gen, ST_BLOCK, i,
-				  wval(ck_pr_load_64(&sem_at(h, op.sem_num)->word)));
-		if (v + op.sem_op > PRIM_SEMVMX)
-			return ST(gen, ST_ERANGE, i, 0);
-		if ((op.sem_flg & PRIM_SEM_UNDO) && s->undo) {
-			int a = adjs[k] - op.sem_op;
+		frozen = wval(ck_pr_load_64(&sem_at(h, n)->word));
+		v = (int)frozen;
+		if (s->undo >= 1 && s->undo <= h->nprocs)
+			a = (int16_t)wval(ck_pr_load_64(
+				&undo_at(h, s->undo - 1)->adj[n]));
+		for (uint32_t i = 0; i < nops && i < first; i++) {
+			struct prim_sembuf op = s->ops[i];
 
-			if (a < -PRIM_SEMAEM - 1 || a > PRIM_SEMAEM)
-				return ST(gen, ST_ERANGE, i, 0);
-			adjs[k] = a;
+			if (op.sem_num != n)
+				continue;
+			/* Blocked: the caller sleeps on the real value. */
+			if ((op.sem_op == 0 && v != 0) || v + op.sem_op < 0) {
+				first = i;
+				res = ST(gen, ST_BLOCK, i, frozen);
+				break;
+			}
+			if (v + op.sem_op > PRIM_SEMVMX) {
+				first = i;
+				res = ST(gen, ST_ERANGE, i, 0);
+				break;
+			}
+			if ((op.sem_flg & PRIM_SEM_UNDO) && s->undo) {
+				a -= op.sem_op;
+				if (a < -PRIM_SEMAEM - 1 || a > PRIM_SEMAEM) {
+					first = i;
+					res = ST(gen, ST_ERANGE, i, 0);
+					break;
+				}
+			}
+			v += op.sem_op;
 		}
-		vals[k] = v + op.sem_op;
 	}
-	return ST(gen, ST_DONE, 0, 0);
+	return res;
 }
 
 /* Net change of semaphore n (adj: of its adjustment) on success. */
@@ -663,13 +659,11 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 		}
 	}
 
-	/* Decide from the frozen values. */
+	/* Decide, if every target is frozen by this generation. */
 	if (st == undecided) {
-		uint32_t nd = s->kind == REQ_OPS ? s->ndist : 0;
-		int vals[nd ? nd : 1], adjs[nd ? nd : 1];
-		bool frozen = nd <= h->nsems && nd <= h->cap;
+		bool frozen = true;
 
-		for (i = 0; frozen && i < nt; i++) {
+		for (i = 0; i < nt; i++) {
 			uint64_t *p = target(h, s, i, &n, &is_adj);
 			uint64_t w = p ? ck_pr_load_64(p) : 0;
 
@@ -678,23 +672,12 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 				frozen = false;
 				break;
 			}
-			if (s->kind != REQ_OPS)
-				continue;
-			if (i < nd)
-				vals[i] = (int)wval(w);
-			else
-				adjs[i - nd] = (int16_t)wval(w);
 		}
-		if (frozen) {
-			uint64_t d = ST(gen, ST_DONE, 0, 0);
-
-			if (s->kind == REQ_OPS) {
-				if (!s->undo)
-					memset(adjs, 0, sizeof(adjs));
-				d = decide_ops(h, s, gen, vals, adjs);
-			}
-			ck_pr_cas_64(&s->state, undecided, d);
-		}
+		if (frozen)
+			ck_pr_cas_64(&s->state, undecided,
+				     s->kind == REQ_OPS
+					     ? decide_ops(h, s, gen)
+					     : ST(gen, ST_DONE, 0, 0));
 		st = ck_pr_load_64(&s->state);
 	}
 	if (ST_GEN(st) != gen || ST_STATUS(st) < ST_DONE)

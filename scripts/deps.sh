@@ -1,25 +1,39 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
-# What prim needs to build and test, and how to get it on Debian.
-#   deps.sh check     exit 1 with the apt-get line to run when something is missing
-#   deps.sh install   apt-get install what is missing (as root), then check
+# What prim needs, and how to get it on Debian.
+#   deps.sh check     exit 1, with the apt-get line to run, when something
+#                     needed to BUILD is missing (run before every compile)
+#   deps.sh install   apt-get install whatever is missing to build AND test
+#                     (as root; otherwise print the line to run as root)
 set -u
 
-missing() {
+# Needed to build libprim, libsysv, primd and primctl.
+missing_build() {
 	m=""
-	[ -f /usr/include/ck_pr.h ] || [ -f /usr/local/include/ck_pr.h ] || m="$m libck-dev"
-	[ -f /usr/include/cmocka.h ] || [ -f /usr/local/include/cmocka.h ] || m="$m libcmocka-dev"
-	command -v mandoc >/dev/null 2>&1 || m="$m mandoc"
-	command -v strace >/dev/null 2>&1 || m="$m strace"
-	command -v unshare >/dev/null 2>&1 || m="$m util-linux"
 	command -v cc >/dev/null 2>&1 || m="$m gcc"
 	command -v make >/dev/null 2>&1 || m="$m make"
+	[ -f /usr/include/ck_pr.h ] || [ -f /usr/local/include/ck_pr.h ] || m="$m libck-dev"
 	echo "$m"
 }
 
-m=$(missing)
+# Needed by make check, make bench and make demo.
+missing_test() {
+	m=""
+	[ -f /usr/include/cmocka.h ] || [ -f /usr/local/include/cmocka.h ] || m="$m libcmocka-dev"
+	command -v mandoc >/dev/null 2>&1 || m="$m mandoc"
+	command -v strace >/dev/null 2>&1 || m="$m strace"
+	{ command -v unshare && command -v setpriv; } >/dev/null 2>&1 || m="$m util-linux"
+	command -v perl >/dev/null 2>&1 || m="$m perl"
+	command -v python3 >/dev/null 2>&1 || m="$m python3"
+	# The drop-in is tested under the interpreters people run it with.
+	python3 -c 'import sysv_ipc' >/dev/null 2>&1 || m="$m python3-sysv-ipc"
+	command -v php >/dev/null 2>&1 || m="$m php-cli"
+	echo "$m"
+}
+
 case "${1:-check}" in
 install)
+	m="$(missing_build)$(missing_test)"
 	if [ -n "$m" ]; then
 		if [ "$(id -u)" -eq 0 ]; then
 			echo "deps: installing:$m"
@@ -32,11 +46,12 @@ install)
 			exit 1
 		fi
 	fi
-	m=$(missing)
+	m="$(missing_build)$(missing_test)"
 	[ -z "$m" ] || { echo "deps: still missing:$m" >&2; exit 1; }
 	echo "deps: all present"
 	;;
 check)
+	m=$(missing_build)
 	if [ -n "$m" ]; then
 		echo "deps: missing:$m" >&2
 		echo "deps: run 'make deps' as root, or: apt-get install -y$m" >&2

@@ -324,8 +324,19 @@ main(int argc, char **argv)
 
 		msleep(1000 / (kps > 0 ? kps : 1));
 		if (i < nw && sh->rounds[0] == pp0) {
-			fprintf(stderr, "stress_sem: ping-pong stalled\n");
-			hangs++;
+			/* Give it a full second before calling it a hang. */
+			uint64_t t1 = now_ms();
+
+			while (sh->rounds[0] == pp0 && now_ms() - t1 < 1000)
+				msleep(5);
+			if (sh->rounds[0] == pp0) {
+				fprintf(stderr,
+					"stress_sem: ping-pong stalled\n");
+				hangs++;
+			} else if (verbose) {
+				printf("ping-pong paused %llu ms\n",
+				       (unsigned long long)(now_ms() - t1 + 50));
+			}
 		}
 		if (i < nw && rand_r(&seed) % 2) {
 			/* SIGKILL, reap, replace. */
