@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libprim message queues: System V message queues that live in a shared
+ * mapping the caller provides (SysV shm, a shared mmap, a memfd...): typed,
+ * variable-length messages, any number of sending and receiving processes.
+ * A send or receive on a queue that is neither full nor empty, with nobody
+ * asleep, makes no system call; a blocked call sleeps on a futex (umtx on
+ * FreeBSD/DragonFly) and is woken only when the shared word says so.
+ *
+ * Every function is safe from any number of threads and processes at once,
+ * on any mapping of the same queue, unless its comment says otherwise.
+ * None is async-signal-safe. None is a cancellation point. Every function
+ * returns 0 (or a non-negative value) on success and -errno on failure;
+ * errno itself is never touched.
+ */
+#ifndef PRIM_MSGQ_H
+#define PRIM_MSGQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef PRIM_IPC_NOWAIT
+#define PRIM_IPC_NOWAIT 04000	/* same bit as IPC_NOWAIT */
+#endif
+#define PRIM_MSG_NOERROR 010000	/* same bit as MSG_NOERROR */
+#define PRIM_MSG_EXCEPT 020000	/* same bit as MSG_EXCEPT */
+#define PRIM_MSG_COPY 040000	/* same bit as MSG_COPY: not supported */
+
+#define PRIM_MSGQ_MSGMAX 8192	/* default largest message */
+#define PRIM_MSGQ_QBYTES 16384	/* default qbytes (the kernel's msgmnb) */
+
+/* Opaque handle made by prim_msgq_open, freed by prim_msgq_close. */
+struct prim_msgq;
+
+/* Sizes fixed when the queue is created. Zero fields take the defaults. */
+struct prim_msgq_attr {
+	uint32_t msgmax;	/* largest message, bytes (8192) */
+	uint32_t qbytes;	/* initial qbytes (16384) */
+	uint32_t qbytes_max;	/* most qbytes may be raised to (qbytes) */
+	uint32_t nslots;	/* messages the pool holds at once, 1..32767
+				   (qbytes_max / 64, at least 16) */
+};
+
+/* What msgctl(IPC_STAT) reports. Times are CLOCK_REALTIME seconds. */
+struct prim_msgq_stat {
+	uint64_t qnum;		/* messages in the queue */
+	uint64_t cbytes;	/* bytes in the queue */
+	uint64_t qbytes;	/* capacity in bytes */
+	pid_t lspid;		/* last sender */
+	pid_t lrpid;		/* last receiver */
+	int64_t stime;		/* last send */
+	int64_t rtime;		/* last receive */
+	int64_t ctime;		/* creation or last change */
+};
+
+/* One message of a batch: send uses type, buf, len; receive fills buf
+ * (capacity len) and sets type and len to what it received. */
+struct prim_msgq_msg {
+	long type;
+	void *buf;
+	size_t len;
+};
+
+/* Bytes a queue with these attributes needs, or 0 if they are invalid. */
+size_t prim_msgq_size(const struct prim_msgq_attr *attr);
+
+/*
+ * Initialise an empty queue in mem (len bytes, 64-byte aligned). Not safe
+ * concurrently with any other use of the same memory. Returns 0 or -EINVAL
+ * (bad attributes, misaligned or too small).
+ */
+int prim_msgq_init(void *mem, size_t len, const struct prim_msgq_attr *attr);
+
+/*
+ * Validate a mapping made by prim_msgq_init (possibly in another process
+ * and at another address) and return a handle in *q. Returns 0, -EINVAL
+ * (foreign or corrupt), -EIDRM (removed), -ENOMEM.
+ */
+int prim_msgq_open(void *mem, size_t len, struct prim_msgq **q);
+/* Free a handle (not the queue). Not safe concurrently with its use. */
+void prim_msgq_close(struct prim_msgq *q);
+
+/*
+ * msgsnd(2): queue len bytes of buf with type (>= 1). Waits while the
+ * message does not fit (cbytes + len <= qbytes and qnum + 1 <= qbytes, and
+ * a free slot in the pool) unless flags has PRIM_IPC_NOWAIT.
+ * prim_msgq_send_timed gives up at the absolute CLOCK_MONOTONIC *deadline.
+ * Errors: -EINVAL (type < 1, len > msgmax, corrupt queue), -EAGAIN (full
+ * and PRIM_IPC_NOWAIT), -ETIMEDOUT (deadline passed), -EINTR (a signal
+ * handler ran; never restarted), -EIDRM (removed), -EOVERFLOW (pid does
+ * not fit in 22 bits).
+ */
+int prim_msgq_send(struct prim_msgq *q, long type, const void *buf,
+		   size_t len, int flags);
+int prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
+			 size_t len, int flags,
+			 const struct timespec *deadline);
+
+/*
+ * msgrcv(2): take the first message selected by msgtyp (0: any; > 0: that
+ * type, or with PRIM_MSG_EXCEPT any other; < 0: the lowest type <=
+ * |msgtyp|), copy it to buf (cap bytes) and store its type in *type (if
+ * not NULL). Returns the bytes copied. A message longer than cap gives
+ * -E2BIG and stays queued, unless PRIM_MSG_NOERROR truncates it.
+ * Errors: -ENOMSG (none and PRIM_IPC_NOWAIT), -ETIMEDOUT (the timed form's
+ * deadline passed), -EINTR, -EIDRM, -E2BIG, -EINVAL (corrupt queue),
+ * -ENOSYS (PRIM_MSG_COPY).
+ */
+ssize_t prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap,
+		       long msgtyp, int flags, long *type);
+ssize_t prim_msgq_recv_timed(struct prim_msgq *q, void *buf, size_t cap,
+			     long msgtyp, int flags, long *type,
+			     const struct timespec *deadline);
+
+/*
+ * Native batches: send or receive up to n messages in one call. Only the
+ * first may wait (as flags and deadline say); the rest stop at the first
+ * that would wait. Return how many were done (> 0), or the first one's
+ * -errno.
+ */
+int prim_msgq_send_batch(struct prim_msgq *q, const struct prim_msgq_msg *v,
+			 size_t n, int flags, const struct timespec *deadline);
+int prim_msgq_recv_batch(struct prim_msgq *q, struct prim_msgq_msg *v,
+			 size_t n, long msgtyp, int flags,
+			 const struct timespec *deadline);
+
+/* msgctl(IPC_STAT). Returns 0, -EIDRM. */
+int prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st);
+
+/*
+ * Change qbytes (0..qbytes_max; lowering below cbytes keeps what is queued
+ * and only blocks senders), set ctime, re-evaluate sleeping senders.
+ * Returns 0, -EINVAL (above qbytes_max), -EIDRM.
+ */
+int prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes);
+/* Set ctime to now (IPC_SET of fields libprim does not keep). */
+void prim_msgq_touch(struct prim_msgq *q);
+
+/* msgctl(IPC_RMID): every waiter returns -EIDRM, later calls -EIDRM. */
+int prim_msgq_remove(struct prim_msgq *q);
+
+/*
+ * Clean up after process pid, which must be dead: a message it was
+ * sending is either completed (if counted) or rolled back; a message it had
+ * claimed and not finished receiving is put back in its place. Idempotent;
+ * any process may call it at any time. Returns the number of slots
+ * repaired, or -errno.
+ */
+int prim_msgq_reap(struct prim_msgq *q, pid_t pid);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1099 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libprim message queues: an MPMC, typed, variable-length message queue in
+ * a shared mapping, with System V msgsnd/msgrcv semantics and no system
+ * call unless someone must sleep or be woken.
+ *
+ * Concurrency contract: every operation is lock-free with respect to other
+ * processes: a process stopped or killed at any instruction never blocks
+ * another one; what it leaves half done is either finished by the next
+ * operation that meets it (helping) or repaired by prim_msgq_reap.
+ *
+ * Layout (all offsets from the mapping base, one 64-byte line each):
+ *   0     struct prim_seg_shm          common header (magic, kind, state)
+ *   64    geometry                     msgmax, nslots, stride (read-only)
+ *   128   qbytes, ctime
+ *   192   acct: cbytes:32 | qnum:16 | pend:16   (the capacity word)
+ *   256   tail: next position ticket (64-bit fetch-add)
+ *   320   head: every live message sits at a position >= head
+ *   384   lspid, stime            448  lrpid, rtime
+ *   512   any: futex word + sleeper count for untyped receivers
+ *   576   nf:  futex word + sleeper count for senders waiting for room
+ *   640   lane[64]: futex word, sleeper count, hint (typed receivers)
+ *   4736  slot[nslots]: a 64-byte header {state, type, len} + msgmax data
+ *
+ * Positions: a sender takes a ticket p = faa(tail) and may use slot p %
+ * nslots only if that slot is FREE with an older sequence; otherwise it
+ * skips the ticket (a hole) and takes another. So a queue position is a
+ * message's place in FIFO order. Slot state word: seq:39 | pid:22 | st:3,
+ * seq being the low 39 bits of the position it holds (or last held), pid
+ * the owner while WRITING or CLAIMED. States:
+ *   FREE(seq) -> WRITING(p, sender) -> READY(p) -> CLAIMED(p, receiver)
+ *   -> FREE(p);  CLAIMED -> READY (put back);  WRITING -> FREE(p) (undo).
+ * Receivers scan positions from head (or, for msgtyp > 0, from the type
+ * lane's hint) to tail, skip slots still being written (so FIFO is by
+ * publish order: a send is linearised when its slot turns READY), and
+ * claim a READY slot by CAS. head is advanced past resolved positions, and
+ * a position whose sender has not claimed its slot yet is closed (FREE(p))
+ * so a late sender skips it. If head lags tail by more than nslots (an old
+ * message nobody takes), receivers scan the nslots slots once instead.
+ *
+ * Capacity: cbytes and qnum are one word changed by CAS, exactly as the
+ * kernel's fit rule needs. The word also names the one slot whose state
+ * change goes with the last update (pend: slot + 1, plus a bit saying
+ * reserve or release). Reserve (sender, data already written): CAS acct
+ * adding the message and setting pend, then WRITING -> READY. Release
+ * (receiver, data already copied out): CAS acct subtracting and setting
+ * pend, then CLAIMED -> FREE. Whoever next changes acct first completes the
+ * pending slot change (help), so "counted" and "slot state" never disagree
+ * for longer than that, and a dead process is never waited for.
+ *
+ * What a process killed at each step leaves, and who repairs it:
+ *   sender after the ticket, before claiming the slot: nothing; the
+ *     position is closed by the receiver that advances head.
+ *   sender WRITING, not yet counted: the slot stays WRITING(pid);
+ *     receivers skip it; prim_msgq_reap frees it (message never sent).
+ *   sender after the reserve CAS: any later acct change, or the reap,
+ *     turns the slot READY: the message is fully in the queue.
+ *   receiver CLAIMED, before the release CAS: prim_msgq_reap puts the
+ *     message back (READY) at its position.
+ *   receiver after the release CAS: the next acct change (or reap) frees
+ *     the slot; the receive happened (the data was already copied out).
+ *   any sleeper: its count in the sleeper word stays; the only effect is
+ *     one needless wake system call per operation on that word.
+ *
+ * Memory ordering (ck_pr only):
+ * MQ_1: a sender's stores of type, len and data come before the reserve CAS
+ *       on acct and before WRITING -> READY; pairs with MQ_3.
+ * MQ_2: a sender claims a slot (CAS FREE -> WRITING) before writing into
+ *       it; a receiver finishes reading the data before the release CAS and
+ *       CLAIMED -> FREE; MQ_2 pairs these two so no data is overwritten
+ *       while it is read.
+ * MQ_3: a receiver loads a READY state, then (acquire) type, len and
+ *       data, then re-checks the state (by CAS or load); pairs with MQ_1.
+ * MQ_4: help reads pend's slot state, acct, the state again, each load
+ *       ordered after the one before, so the state seen belongs to the
+ *       pending operation (states never repeat: seq only grows).
+ * MQ_5: a waker's state change comes before its load of the sleeper count
+ *       (atomic -> load); pairs with MQ_6.
+ * MQ_6: a sleeper's increment of the sleeper count comes before its load
+ *       of the futex word and its re-check of the queue; pairs with MQ_5.
+ * MQ_7: remove stores REMOVED before bumping the futex words; a sleeper
+ *       checks REMOVED after MQ_6; pairs with MQ_6.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ck_pr.h>
+
+#include "prim/msgq.h"
+#include "prim_int.h"
+
+#define MQ_VERSION 1
+#define MQ_LANES 64
+#define MQ_MAXSLOTS 32767u
+#define MQ_MAXMSG (1u << 24)
+
+#define ST_FREE 0u
+#define ST_WRITING 1u
+#define ST_READY 2u
+#define ST_CLAIMED 3u
+
+#define SEQ_BITS 39
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+#define PID_MAX_BITS 22
+
+#define PEND_RELEASE (UINT64_C(1) << 63)
+#define PEND_MASK (UINT64_C(0xffff) << 48)
+
+struct mq_geom_shm {
+	uint32_t msgmax;
+	uint32_t nslots;
+	uint32_t stride;
+	uint32_t qbytes_max;
+	uint64_t slots_off;
+	uint8_t pad[40];
+};
+
+struct mq_line_shm {
+	uint64_t a;
+	uint64_t b;
+	uint8_t pad[48];
+};
+
+struct mq_wait_shm {
+	uint32_t word;		/* futex word: bumped by every wake */
+	uint32_t sleepers;	/* processes that may be asleep on word */
+	uint64_t hint;		/* lanes: no live message of the lane below */
+	uint8_t pad[48];
+};
+
+struct prim_msgq_shm {
+	struct prim_seg_shm seg;
+	struct mq_geom_shm geom;
+	struct mq_line_shm qb;		/* a: qbytes, b: ctime */
+	struct mq_line_shm acct;	/* a: cbytes | qnum << 32 | pend << 48 */
+	struct mq_line_shm tail;	/* a: next ticket */
+	struct mq_line_shm head;	/* a: lowest live position */
+	struct mq_line_shm snd;		/* a: lspid, b: stime */
+	struct mq_line_shm rcv;		/* a: lrpid, b: rtime */
+	struct mq_wait_shm any;
+	struct mq_wait_shm nf;
+	struct mq_wait_shm lane[MQ_LANES];
+};
+
+struct mq_slot_shm {
+	uint64_t state;
+	int64_t type;
+	uint32_t len;
+	uint32_t spid;
+	uint8_t pad[40];
+	/* msgmax bytes of data follow, rounded up to 64 */
+};
+
+_Static_assert(sizeof(struct mq_geom_shm) == PRIM_CACHELINE, "geom");
+_Static_assert(sizeof(struct mq_line_shm) == PRIM_CACHELINE, "line");
+_Static_assert(sizeof(struct mq_wait_shm) == PRIM_CACHELINE, "wait");
+_Static_assert(sizeof(struct mq_slot_shm) == PRIM_CACHELINE, "slot");
+_Static_assert(offsetof(struct prim_msgq_shm, acct) == 192, "acct");
+_Static_assert(offsetof(struct prim_msgq_shm, lane) == 640, "lanes");
+_Static_assert(sizeof(struct prim_msgq_shm) == 640 + 64 * MQ_LANES, "shm");
+
+struct prim_msgq {
+	struct prim_msgq_shm *shm;
+	char *slots;
+	uint32_t n;
+	uint32_t msgmax;
+	uint32_t stride;
+	uint32_t qbytes_max;
+};
+
+/* Receive modes, as the kernel's convert_mode. */
+enum { M_ANY, M_EQUAL, M_EXCEPT, M_LESSEQ };
+
+/* take() lost the race for a slot (not an errno). */
+#define LOST (-100000)
+
+/* ---- state words ---- */
+
+static inline uint64_t
+mkst(uint64_t seq, uint32_t pid, uint32_t st)
+{
+	return (seq & SEQ_MASK) << 25 | (uint64_t)pid << 3 | st;
+}
+
+static inline uint64_t
+st_seq(uint64_t s)
+{
+	return s >> 25;
+}
+
+static inline uint32_t
+st_pid(uint64_t s)
+{
+	return (uint32_t)(s >> 3) & ((1u << PID_MAX_BITS) - 1);
+}
+
+static inline uint32_t
+st_kind(uint64_t s)
+{
+	return (uint32_t)s & 7u;
+}
+
+/* Sign of (slot sequence - position), on 39 bits. */
+static inline int64_t
+seqcmp(uint64_t sq, uint64_t pos)
+{
+	return (int64_t)((sq - pos) << (64 - SEQ_BITS)) >> (64 - SEQ_BITS);
+}
+
+static inline struct mq_slot_shm *
+slot(const struct prim_msgq *q, uint64_t x)
+{
+	return (struct mq_slot_shm *)(q->slots + (size_t)x * q->stride);
+}
+
+static inline unsigned char *
+slot_data(struct mq_slot_shm *s)
+{
+	return (unsigned char *)(s + 1);
+}
+
+static inline unsigned
+lane_of(long type)
+{
+	return (unsigned)((unsigned long)type % MQ_LANES);
+}
+
+static inline uint64_t
+acct_cbytes(uint64_t a)
+{
+	return a & 0xffffffffu;
+}
+
+static inline uint64_t
+acct_qnum(uint64_t a)
+{
+	return (a >> 32) & 0xffffu;
+}
+
+static inline int
+removed(const struct prim_msgq *q)
+{
+	return ck_pr_load_32(&q->shm->seg.state) != PRIM_SEG_LIVE;
+}
+
+/* ---- sleeping and waking ---- */
+
+static void
+wake_word(struct mq_wait_shm *w)
+{
+	/* MQ_5: the caller's state change is ordered before this load. */
+	ck_pr_fence_atomic_load();
+	if (ck_pr_load_32(&w->sleepers) != 0) {
+		ck_pr_inc_32(&w->word);
+		prim__wake(&w->word, INT_MAX);
+	}
+}
+
+static void
+notify_ready(struct prim_msgq *q, long type)
+{
+	wake_word(&q->shm->lane[lane_of(type)]);
+	wake_word(&q->shm->any);
+}
+
+static void
+notify_room(struct prim_msgq *q)
+{
+	wake_word(&q->shm->nf);
+}
+
+/* ---- the capacity word and helping ---- */
+
+/*
+ * Complete the slot change named by pend in acct value a. Returns 0 when a
+ * may now be replaced (the change is done), 1 when acct moved on (reload),
+ * -EINVAL for a corrupt pend.
+ */
+static int
+help(struct prim_msgq *q, uint64_t a)
+{
+	uint64_t x = ((a & ~PEND_RELEASE) >> 48) - 1, s1, s2;
+	struct mq_slot_shm *sl;
+
+	if (x >= q->n)
+		return -EINVAL;
+	sl = slot(q, x);
+	s1 = ck_pr_load_64(&sl->state);
+	/* MQ_4: state, then acct, then state again. */
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&q->shm->acct.a) != a)
+		return 1;
+	ck_pr_fence_load();
+	s2 = ck_pr_load_64(&sl->state);
+	if (s1 != s2)
+		return 1;
+	if (!(a & PEND_RELEASE) && st_kind(s1) == ST_WRITING) {
+		/* MQ_1: the owner wrote the data before its reserve CAS. */
+		ck_pr_fence_atomic();
+		if (ck_pr_cas_64(&sl->state, s1,
+				 mkst(st_seq(s1), st_pid(s1), ST_READY)))
+			notify_ready(q, (long)ck_pr_load_64(
+						(uint64_t *)&sl->type));
+	} else if ((a & PEND_RELEASE) && st_kind(s1) == ST_CLAIMED) {
+		if (ck_pr_cas_64(&sl->state, s1,
+				 mkst(st_seq(s1), 0, ST_FREE)))
+			notify_room(q);
+	}
+	return 0;
+}
+
+/*
+ * Change cbytes by dlen and qnum by dnum, naming slot x as pending
+ * (release or reserve). A reserve checks the fit rule first: -EAGAIN if
+ * the message does not fit.
+ */
+static int
+acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len)
+{
+	uint64_t *w = &q->shm->acct.a;
+
+	for (;;) {
+		uint64_t a = ck_pr_load_64(w), na, cb, qn;
+		int r;
+
+		if (a & PEND_MASK) {
+			r = help(q, a);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				continue;
+		}
+		cb = acct_cbytes(a);
+		qn = acct_qnum(a);
+		if (release) {
+			if (cb < len || qn < 1)
+				return -EINVAL;
+			cb -= len;
+			qn -= 1;
+		} else {
+			uint64_t qb = ck_pr_load_64(&q->shm->qb.a);
+
+			if (cb + len > qb || qn + 1 > qb || qn + 1 > q->n)
+				return -EAGAIN;
+			cb += len;
+			qn += 1;
+		}
+		na = cb | qn << 32 | (x + 1) << 48 |
+		     (release ? PEND_RELEASE : 0);
+		if (ck_pr_cas_64(w, a, na))
+			return 0;
+	}
+}
+
+/* Complete any pending slot change and clear pend. */
+static int
+settle(struct prim_msgq *q)
+{
+	uint64_t *w = &q->shm->acct.a;
+
+	for (;;) {
+		uint64_t a = ck_pr_load_64(w);
+		int r;
+
+		if (!(a & PEND_MASK))
+			return 0;
+		r = help(q, a);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			ck_pr_cas_64(w, a, a & ~PEND_MASK);
+	}
+}
+
+static int
+fits(const struct prim_msgq *q, size_t len)
+{
+	uint64_t a = ck_pr_load_64(&q->shm->acct.a);
+	uint64_t qb = ck_pr_load_64(&q->shm->qb.a);
+
+	return acct_cbytes(a) + len <= qb && acct_qnum(a) + 1 <= qb &&
+	       acct_qnum(a) + 1 <= q->n;
+}
+
+static void
+store_if_changed(uint64_t *p, uint64_t v)
+{
+	if (ck_pr_load_64(p) != v)
+		ck_pr_store_64(p, v);
+}
+
+/* ---- send ---- */
+
+static void
+hint_lower(struct prim_msgq *q, unsigned l, uint64_t pos)
+{
+	uint64_t *h = &q->shm->lane[l].hint;
+
+	for (;;) {
+		uint64_t v = ck_pr_load_64(h);
+
+		if (v <= pos || ck_pr_cas_64(h, v, pos))
+			return;
+	}
+}
+
+/* Any FREE slot at all? (Slow path of a sender that found none.) */
+static int
+any_free(const struct prim_msgq *q)
+{
+	for (uint32_t x = 0; x < q->n; x++)
+		if (st_kind(ck_pr_load_64(&slot(q, x)->state)) == ST_FREE)
+			return 1;
+	return 0;
+}
+
+/* One attempt: 0 sent, -EAGAIN no room (*noslot: no free slot), -errno. */
+static int
+try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
+	 uint32_t me, int *noslot)
+{
+	uint32_t skips = 0;
+	struct mq_slot_shm *sl;
+	uint64_t p, x, st, mine;
+	int r;
+
+	*noslot = 0;
+	for (;;) {
+		if (!fits(q, len))
+			return -EAGAIN;
+		p = ck_pr_faa_64(&q->shm->tail.a, 1);
+		x = p % q->n;
+		sl = slot(q, x);
+		st = ck_pr_load_64(&sl->state);
+		if (st_kind(st) == ST_FREE && seqcmp(st_seq(st), p) < 0 &&
+		    ck_pr_cas_64(&sl->state, st, mkst(p, me, ST_WRITING)))
+			break;
+		if (++skips > q->n) {
+			*noslot = 1;
+			return -EAGAIN;
+		}
+	}
+	mine = mkst(p, me, ST_WRITING);
+	/* MQ_2: the slot is ours before we write into it. */
+	ck_pr_fence_atomic_store();
+	ck_pr_store_64((uint64_t *)&sl->type, (uint64_t)type);
+	ck_pr_store_32(&sl->len, len);
+	ck_pr_store_32(&sl->spid, me);
+	if (len != 0)
+		memcpy(slot_data(sl), buf, len);
+	hint_lower(q, lane_of(type), p);
+	/* MQ_1: type, len and data before the reserve; pairs with MQ_3. */
+	ck_pr_fence_store_atomic();
+	r = acct_op(q, x, 0, len);
+	if (r < 0) {
+		/* Not counted: undo, leaving a closed hole at p. */
+		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
+		notify_room(q);
+		return r;
+	}
+	/* MQ_1: publish; a helper may have done it already. */
+	if (ck_pr_cas_64(&sl->state, mine, mkst(p, me, ST_READY)))
+		notify_ready(q, type);
+	store_if_changed(&q->shm->snd.a, me);
+	store_if_changed(&q->shm->snd.b, (uint64_t)prim__realtime());
+	return 0;
+}
+
+static int
+send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
+	 int flags, const struct timespec *deadline)
+{
+	uint32_t me = prim__pid();
+	struct mq_wait_shm *w = &q->shm->nf;
+
+	if (type < 1 || len > q->msgmax)
+		return -EINVAL;
+	if (me >= (1u << PID_MAX_BITS))
+		return -EOVERFLOW;
+	for (;;) {
+		int r, noslot;
+		uint32_t v;
+
+		if (removed(q))
+			return -EIDRM;
+		r = try_send(q, type, buf, (uint32_t)len, me, &noslot);
+		if (r != -EAGAIN)
+			return r;
+		if (flags & PRIM_IPC_NOWAIT)
+			return -EAGAIN;
+		ck_pr_inc_32(&w->sleepers);
+		/* MQ_6: counted as a sleeper before re-checking. */
+		ck_pr_fence_atomic_load();
+		v = ck_pr_load_32(&w->word);
+		r = 0;
+		if (removed(q))
+			r = -EIDRM;
+		else if (!fits(q, len) || (noslot && !any_free(q)))
+			r = prim__wait(&w->word, v, deadline);
+		ck_pr_dec_32(&w->sleepers);
+		if (r == -EINTR || r == -EIDRM)
+			return r;
+		if (r == -ETIMEDOUT)
+			return removed(q) ? -EIDRM : -ETIMEDOUT;
+	}
+}
+
+/* ---- receive ---- */
+
+static int
+matches(int mode, long want, long type)
+{
+	switch (mode) {
+	case M_ANY:
+		return 1;
+	case M_EQUAL:
+		return type == want;
+	case M_EXCEPT:
+		return type != want;
+	default:
+		return (unsigned long)type <= -(unsigned long)want;
+	}
+}
+
+/* Move head past resolved positions (a bounded number of steps). */
+static void
+advance_head(struct prim_msgq *q)
+{
+	uint64_t *hp = &q->shm->head.a;
+
+	for (int i = 0; i < 64; i++) {
+		uint64_t h = ck_pr_load_64(hp), st, t;
+		struct mq_slot_shm *sl;
+		int64_t c;
+
+		t = ck_pr_load_64(&q->shm->tail.a);
+		if (h >= t)
+			return;
+		sl = slot(q, h % q->n);
+		st = ck_pr_load_64(&sl->state);
+		c = seqcmp(st_seq(st), h);
+		if (c == 0 && st_kind(st) != ST_FREE)
+			return;		/* a live message */
+		if (c < 0) {
+			/* Ticket h taken, slot not claimed yet: close it. */
+			if (st_kind(st) != ST_FREE)
+				return;
+			ck_pr_cas_64(&sl->state, st, mkst(h, 0, ST_FREE));
+			continue;
+		}
+		ck_pr_cas_64(hp, h, h + 1);
+	}
+}
+
+/* Having claimed slot x (CLAIMED(pos, me)): copy out, release, free. */
+static ssize_t
+finish(struct prim_msgq *q, uint64_t x, uint64_t mine, long type,
+       uint32_t len, void *buf, size_t cap, long *type_out, uint32_t me)
+{
+	struct mq_slot_shm *sl = slot(q, x);
+	size_t n = len < cap ? len : cap;
+	int r;
+
+	if (n != 0)
+		memcpy(buf, slot_data(sl), n);
+	/* MQ_2: the copy is finished before the slot can be reused. */
+	ck_pr_fence_load_atomic();
+	r = acct_op(q, x, 1, len);
+	if (r < 0)
+		return r;
+	if (ck_pr_cas_64(&sl->state, mine, mkst(st_seq(mine), 0, ST_FREE)))
+		notify_room(q);
+	if (type_out != NULL)
+		*type_out = type;
+	store_if_changed(&q->shm->rcv.a, me);
+	store_if_changed(&q->shm->rcv.b, (uint64_t)prim__realtime());
+	advance_head(q);
+	return (ssize_t)n;
+}
+
+/* Read a READY/CLAIMED slot's type and length consistently with st. */
+static int
+peek(struct mq_slot_shm *sl, uint64_t st, long *type, uint32_t *len)
+{
+	/* MQ_3: the fields after the state that published them. */
+	ck_pr_fence_load();
+	*type = (long)ck_pr_load_64((uint64_t *)&sl->type);
+	*len = ck_pr_load_32(&sl->len);
+	ck_pr_fence_load();
+	return ck_pr_load_64(&sl->state) == st;
+}
+
+struct rq {
+	void *buf;
+	size_t cap;
+	long want;
+	int mode;
+	int flags;
+	long *type_out;
+	uint32_t me;
+};
+
+/* Try to claim; returns bytes, -E2BIG, -EINVAL, or LOST (lost the race). */
+static ssize_t
+take(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t st,
+     long type, uint32_t len)
+{
+	uint64_t mine;
+
+	if (len > q->msgmax)
+		return -EINVAL;
+	if (len > r->cap && !(r->flags & PRIM_MSG_NOERROR))
+		return -E2BIG;
+	mine = mkst(st_seq(st), r->me, ST_CLAIMED);
+	if (!ck_pr_cas_64(&slot(q, x)->state, st, mine))
+		return LOST;
+	/* MQ_3: claimed; the fields are those peek validated. */
+	ck_pr_fence_atomic_load();
+	return finish(q, x, mine, type, len, r->buf, r->cap, r->type_out,
+		      r->me);
+}
+
+/* Slow path: visit every slot once, best = lowest (type, position). */
+static ssize_t
+scan_slots(struct prim_msgq *q, const struct rq *r, uint64_t start)
+{
+	for (;;) {
+		uint64_t bx = 0, bst = 0, bpos = 0;
+		long btype = 0;
+		uint32_t blen = 0;
+		int found = 0;
+		ssize_t n;
+
+		for (uint64_t x = 0; x < q->n; x++) {
+			struct mq_slot_shm *sl = slot(q, x);
+			uint64_t st = ck_pr_load_64(&sl->state), pos;
+			long type;
+			uint32_t len;
+
+			if (st_kind(st) != ST_READY || !peek(sl, st, &type, &len))
+				continue;
+			if (!matches(r->mode, r->want, type))
+				continue;
+			/* Position relative to start, from 39 bits. */
+			pos = start + (uint64_t)seqcmp(st_seq(st), start);
+			if (!found ||
+			    (r->mode == M_LESSEQ && type < btype) ||
+			    ((r->mode != M_LESSEQ || type == btype) &&
+			     pos < bpos)) {
+				found = 1;
+				bx = x;
+				bst = st;
+				bpos = pos;
+				btype = type;
+				blen = len;
+			}
+		}
+		if (!found)
+			return -ENOMSG;
+		n = take(q, r, bx, bst, btype, blen);
+		if (n != LOST)
+			return n;
+	}
+}
+
+/* One pass over the queue: bytes, -ENOMSG, -E2BIG, -EINVAL. */
+static ssize_t
+try_recv(struct prim_msgq *q, const struct rq *r)
+{
+	unsigned l = lane_of(r->want);
+	uint64_t *hintp = &q->shm->lane[l].hint;
+
+retry:;
+	uint64_t h = ck_pr_load_64(&q->shm->head.a), hv = 0, start = h;
+	uint64_t t = ck_pr_load_64(&q->shm->tail.a), unres;
+	uint64_t bx = 0, bst = 0, bpos = 0;
+	long btype = 0;
+	uint32_t blen = 0;
+	int found = 0;
+	ssize_t n;
+
+	if (r->mode == M_EQUAL) {
+		hv = ck_pr_load_64(hintp);
+		if (hv > start)
+			start = hv;
+	}
+	if (t > start && t - start > q->n)
+		return scan_slots(q, r, start);
+	unres = t;
+	for (uint64_t p = start; p < t; p++) {
+		uint64_t x = p % q->n, st;
+		struct mq_slot_shm *sl = slot(q, x);
+		long type;
+		uint32_t len, k;
+		int64_t c;
+
+		st = ck_pr_load_64(&sl->state);
+		c = seqcmp(st_seq(st), p);
+		if (c > 0)
+			continue;
+		if (c < 0) {
+			if (unres > p)
+				unres = p;
+			continue;
+		}
+		k = st_kind(st);
+		if (k == ST_FREE)
+			continue;
+		if (k == ST_WRITING || !peek(sl, st, &type, &len)) {
+			if (unres > p)
+				unres = p;
+			continue;
+		}
+		if (k == ST_CLAIMED || !matches(r->mode, r->want, type)) {
+			if (lane_of(type) == l && unres > p)
+				unres = p;
+			continue;
+		}
+		if (r->mode == M_LESSEQ) {
+			if (!found || type < btype) {
+				found = 1;
+				bx = x;
+				bst = st;
+				bpos = p;
+				btype = type;
+				blen = len;
+				if (type == 1)
+					break;
+			}
+			continue;
+		}
+		n = take(q, r, x, st, type, len);
+		if (n == LOST) {
+			p--;	/* lost the race: look at p again */
+			continue;
+		}
+		if (n >= 0 && r->mode == M_EQUAL && unres > p + 1)
+			unres = p + 1;
+		if (n >= 0 && r->mode == M_EQUAL && unres > hv)
+			ck_pr_cas_64(hintp, hv, unres);
+		return n;
+	}
+	if (found) {
+		(void)bpos;
+		n = take(q, r, bx, bst, btype, blen);
+		if (n == LOST)
+			goto retry;
+		return n;
+	}
+	if (r->mode == M_EQUAL && unres > hv)
+		ck_pr_cas_64(hintp, hv, unres);
+	return -ENOMSG;
+}
+
+static ssize_t
+recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
+	 long *type_out, const struct timespec *deadline)
+{
+	struct rq r = { .buf = buf, .cap = cap, .want = msgtyp,
+			.flags = flags, .type_out = type_out,
+			.me = prim__pid() };
+	struct mq_wait_shm *w;
+
+	if (flags & PRIM_MSG_COPY)
+		return -ENOSYS;
+	if (r.me >= (1u << PID_MAX_BITS))
+		return -EOVERFLOW;
+	if (msgtyp == 0)
+		r.mode = M_ANY;
+	else if (msgtyp < 0)
+		r.mode = M_LESSEQ;
+	else
+		r.mode = (flags & PRIM_MSG_EXCEPT) ? M_EXCEPT : M_EQUAL;
+	w = r.mode == M_EQUAL ? &q->shm->lane[lane_of(msgtyp)] : &q->shm->any;
+	for (;;) {
+		ssize_t n;
+		uint32_t v;
+		int e;
+
+		if (removed(q))
+			return -EIDRM;
+		n = try_recv(q, &r);
+		if (n != -ENOMSG)
+			return n;
+		if (flags & PRIM_IPC_NOWAIT)
+			return -ENOMSG;
+		ck_pr_inc_32(&w->sleepers);
+		/* MQ_6: counted as a sleeper before re-checking. */
+		ck_pr_fence_atomic_load();
+		v = ck_pr_load_32(&w->word);
+		if (removed(q)) {
+			ck_pr_dec_32(&w->sleepers);
+			return -EIDRM;
+		}
+		n = try_recv(q, &r);
+		if (n != -ENOMSG) {
+			ck_pr_dec_32(&w->sleepers);
+			return n;
+		}
+		e = prim__wait(&w->word, v, deadline);
+		ck_pr_dec_32(&w->sleepers);
+		if (e == -EINTR)
+			return -EINTR;
+		if (e == -ETIMEDOUT) {
+			if (removed(q))
+				return -EIDRM;
+			n = try_recv(q, &r);
+			return n == -ENOMSG ? -ETIMEDOUT : n;
+		}
+	}
+}
+
+/* ---- public API ---- */
+
+static int
+fill_attr(const struct prim_msgq_attr *in, struct prim_msgq_attr *a)
+{
+	if (in != NULL)
+		*a = *in;
+	else
+		memset(a, 0, sizeof(*a));
+	if (a->msgmax == 0)
+		a->msgmax = PRIM_MSGQ_MSGMAX;
+	if (a->qbytes == 0)
+		a->qbytes = PRIM_MSGQ_QBYTES;
+	if (a->qbytes_max == 0)
+		a->qbytes_max = a->qbytes;
+	if (a->nslots == 0) {
+		uint32_t n = a->qbytes_max / 64;
+
+		a->nslots = n < 16 ? 16 : n > MQ_MAXSLOTS ? MQ_MAXSLOTS : n;
+	}
+	if (a->msgmax > MQ_MAXMSG || a->qbytes > a->qbytes_max ||
+	    a->qbytes_max > INT32_MAX || a->nslots > MQ_MAXSLOTS)
+		return -EINVAL;
+	return 0;
+}
+
+static uint64_t
+stride_of(uint32_t msgmax)
+{
+	return sizeof(struct mq_slot_shm) +
+	       (((uint64_t)msgmax + PRIM_CACHELINE - 1) & ~(uint64_t)63);
+}
+
+size_t
+prim_msgq_size(const struct prim_msgq_attr *attr)
+{
+	struct prim_msgq_attr a;
+	uint64_t sz;
+
+	if (fill_attr(attr, &a) != 0)
+		return 0;
+	sz = sizeof(struct prim_msgq_shm) + a.nslots * stride_of(a.msgmax);
+	return sz > SIZE_MAX ? 0 : (size_t)sz;
+}
+
+int
+prim_msgq_init(void *mem, size_t len, const struct prim_msgq_attr *attr)
+{
+	struct prim_msgq_shm *m = mem;
+	struct prim_msgq_attr a;
+	size_t sz = prim_msgq_size(attr);
+	char *slots;
+
+	if (fill_attr(attr, &a) != 0 || sz == 0 || mem == NULL || len < sz ||
+	    ((uintptr_t)mem & (PRIM_CACHELINE - 1)) != 0)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	prim__seg_init(mem, PRIM_SEG_MSGQ, MQ_VERSION, sz);
+	m->geom.msgmax = a.msgmax;
+	m->geom.nslots = a.nslots;
+	m->geom.stride = (uint32_t)stride_of(a.msgmax);
+	m->geom.qbytes_max = a.qbytes_max;
+	m->geom.slots_off = sizeof(*m);
+	m->qb.a = a.qbytes;
+	m->qb.b = (uint64_t)prim__realtime();
+	slots = (char *)mem + sizeof(*m);
+	for (uint64_t x = 0; x < a.nslots; x++) {
+		struct mq_slot_shm *s =
+			(struct mq_slot_shm *)(slots + x * m->geom.stride);
+
+		memset(s, 0, sizeof(*s));
+		/* Older than the first position that maps to it. */
+		s->state = mkst(x - a.nslots, 0, ST_FREE);
+	}
+	prim__seg_publish(mem);
+	return 0;
+}
+
+int
+prim_msgq_open(void *mem, size_t len, struct prim_msgq **qp)
+{
+	struct prim_msgq_shm *m = mem;
+	struct prim_msgq *q;
+	uint32_t n, msgmax, stride;
+	int r = prim__seg_check(mem, len, PRIM_SEG_MSGQ, MQ_VERSION);
+
+	if (r != 0)
+		return r;
+	n = m->geom.nslots;
+	msgmax = m->geom.msgmax;
+	stride = m->geom.stride;
+	if (n == 0 || n > MQ_MAXSLOTS || msgmax > MQ_MAXMSG ||
+	    stride != stride_of(msgmax) ||
+	    m->geom.slots_off != sizeof(*m) ||
+	    m->geom.qbytes_max > INT32_MAX ||
+	    sizeof(*m) + (uint64_t)n * stride > m->seg.size)
+		return -EINVAL;
+	q = malloc(sizeof(*q));
+	if (q == NULL)
+		return -ENOMEM;
+	q->shm = m;
+	q->slots = (char *)mem + sizeof(*m);
+	q->n = n;
+	q->msgmax = msgmax;
+	q->stride = stride;
+	q->qbytes_max = m->geom.qbytes_max;
+	*qp = q;
+	return 0;
+}
+
+void
+prim_msgq_close(struct prim_msgq *q)
+{
+	free(q);
+}
+
+int
+prim_msgq_send(struct prim_msgq *q, long type, const void *buf, size_t len,
+	       int flags)
+{
+	return send_one(q, type, buf, len, flags, NULL);
+}
+
+int
+prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
+		     size_t len, int flags, const struct timespec *deadline)
+{
+	return send_one(q, type, buf, len, flags, deadline);
+}
+
+ssize_t
+prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
+	       int flags, long *type)
+{
+	return recv_one(q, buf, cap, msgtyp, flags, type, NULL);
+}
+
+ssize_t
+prim_msgq_recv_timed(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
+		     int flags, long *type, const struct timespec *deadline)
+{
+	return recv_one(q, buf, cap, msgtyp, flags, type, deadline);
+}
+
+int
+prim_msgq_send_batch(struct prim_msgq *q, const struct prim_msgq_msg *v,
+		     size_t n, int flags, const struct timespec *deadline)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < INT_MAX; i++) {
+		int r = send_one(q, v[i].type, v[i].buf, v[i].len,
+				 i == 0 ? flags : flags | PRIM_IPC_NOWAIT,
+				 deadline);
+
+		if (r < 0)
+			return i == 0 ? r : (int)i;
+	}
+	return (int)i;
+}
+
+int
+prim_msgq_recv_batch(struct prim_msgq *q, struct prim_msgq_msg *v, size_t n,
+		     long msgtyp, int flags, const struct timespec *deadline)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < INT_MAX; i++) {
+		ssize_t r = recv_one(q, v[i].buf, v[i].len, msgtyp,
+				     i == 0 ? flags : flags | PRIM_IPC_NOWAIT,
+				     &v[i].type, deadline);
+
+		if (r < 0)
+			return i == 0 ? (int)r : (int)i;
+		v[i].len = (size_t)r;
+	}
+	return (int)i;
+}
+
+int
+prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st)
+{
+	const struct prim_msgq_shm *m = q->shm;
+	uint64_t a = ck_pr_load_64(&m->acct.a);
+
+	if (removed(q))
+		return -EIDRM;
+	st->qnum = acct_qnum(a);
+	st->cbytes = acct_cbytes(a);
+	st->qbytes = ck_pr_load_64(&m->qb.a);
+	st->lspid = (pid_t)ck_pr_load_64(&m->snd.a);
+	st->stime = (int64_t)ck_pr_load_64(&m->snd.b);
+	st->lrpid = (pid_t)ck_pr_load_64(&m->rcv.a);
+	st->rtime = (int64_t)ck_pr_load_64(&m->rcv.b);
+	st->ctime = (int64_t)ck_pr_load_64(&m->qb.b);
+	return 0;
+}
+
+int
+prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes)
+{
+	if (removed(q))
+		return -EIDRM;
+	if (qbytes > q->qbytes_max)
+		return -EINVAL;
+	ck_pr_store_64(&q->shm->qb.a, qbytes);
+	ck_pr_store_64(&q->shm->qb.b, (uint64_t)prim__realtime());
+	/* Senders re-evaluate the fit rule. */
+	ck_pr_fence_memory();
+	ck_pr_inc_32(&q->shm->nf.word);
+	prim__wake(&q->shm->nf.word, INT_MAX);
+	return 0;
+}
+
+void
+prim_msgq_touch(struct prim_msgq *q)
+{
+	ck_pr_store_64(&q->shm->qb.b, (uint64_t)prim__realtime());
+}
+
+static void
+bump_all(struct prim_msgq *q)
+{
+	struct prim_msgq_shm *m = q->shm;
+
+	ck_pr_inc_32(&m->any.word);
+	prim__wake(&m->any.word, INT_MAX);
+	ck_pr_inc_32(&m->nf.word);
+	prim__wake(&m->nf.word, INT_MAX);
+	for (int l = 0; l < MQ_LANES; l++) {
+		ck_pr_inc_32(&m->lane[l].word);
+		prim__wake(&m->lane[l].word, INT_MAX);
+	}
+}
+
+int
+prim_msgq_remove(struct prim_msgq *q)
+{
+	if (removed(q))
+		return -EIDRM;
+	ck_pr_store_32(&q->shm->seg.state, PRIM_SEG_REMOVED);
+	/* MQ_7: REMOVED before the words sleepers re-check; pairs MQ_6. */
+	ck_pr_fence_memory();
+	bump_all(q);
+	return 0;
+}
+
+int
+prim_msgq_reap(struct prim_msgq *q, pid_t pid)
+{
+	int fixed = 0, r;
+
+	if (pid <= 0 || (uint64_t)pid >= (1u << PID_MAX_BITS))
+		return -EINVAL;
+	r = settle(q);
+	if (r < 0)
+		return r;
+	for (uint64_t x = 0; x < q->n; x++) {
+		struct mq_slot_shm *sl = slot(q, x);
+		uint64_t st = ck_pr_load_64(&sl->state);
+		uint32_t k = st_kind(st);
+
+		if (st_pid(st) != (uint32_t)pid)
+			continue;
+		if (k == ST_WRITING) {
+			/* Never counted (pend was settled): roll back. */
+			if (ck_pr_cas_64(&sl->state, st,
+					 mkst(st_seq(st), 0, ST_FREE))) {
+				fixed++;
+				notify_room(q);
+			}
+		} else if (k == ST_CLAIMED) {
+			/* Not released: put it back where it was. */
+			if (ck_pr_cas_64(&sl->state, st,
+					 mkst(st_seq(st), 0, ST_READY))) {
+				fixed++;
+				notify_ready(q, (long)ck_pr_load_64(
+							(uint64_t *)&sl->type));
+			}
+		}
+	}
+	/* Positions it left unclaimed or rolled back: let head pass them. */
+	advance_head(q);
+	return fixed;
+}
