@@ -29,7 +29,7 @@ primd__sock_path(char *buf, unsigned long n, int for_server)
 {
 	const char *env = getenv("PRIM_BROKER_SOCK");
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	unsigned long long ino;
+	unsigned long long ino = 0;
 	struct stat st;
 	int r;
 

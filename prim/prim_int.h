@@ -61,6 +61,18 @@ PRIM_HIDDEN void prim__seg_publish(void *mem);
 /* This process's pid without a system call (reset in a fork child). */
 PRIM_HIDDEN uint32_t prim__pid(void);
 
+/*
+ * Who a process is: its pid and the low 32 bits of its start time (clock
+ * ticks since boot, /proc/<pid>/stat field 22), packed pid | start << 32,
+ * so a reused pid is a different process. prim__ident() is this process's
+ * (read once, reset in a fork child; start 0 when /proc is unreadable);
+ * prim__ident_of(pid) is a live process's, or 0 if there is none.
+ */
+PRIM_HIDDEN uint64_t prim__ident(void);
+PRIM_HIDDEN uint64_t prim__ident_of(pid_t pid);
+#define PRIM_IDENT_PID(id) ((uint32_t)(id))
+#define PRIM_IDENT_START(id) ((uint32_t)((id) >> 32))
+
 /* Wall-clock seconds for SysV time stamps, from the vDSO. */
 PRIM_HIDDEN int64_t prim__realtime(void);
 

@@ -9,7 +9,10 @@
  *        anything else in the mapping; pairs with SEG_1.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +71,7 @@ prim__seg_check(const void *mem, size_t len, enum prim_seg_kind kind,
 }
 
 static uint32_t cached_pid;
+static uint64_t cached_ident;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -75,6 +79,7 @@ forget_pid(void)
 {
 	/* The child has a new pid; no shared lock is taken here. */
 	ck_pr_store_32(&cached_pid, 0);
+	ck_pr_store_64(&cached_ident, 0);
 }
 
 static void
@@ -94,4 +99,67 @@ prim__pid(void)
 		ck_pr_store_32(&cached_pid, pid);
 	}
 	return pid;
+}
+
+/* Start time of pid (field 22 of /proc/<pid>/stat), 0 if unreadable. */
+static int
+start_of(pid_t pid, uint32_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past ")". */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return -EIO;
+	/* A zombie has exited: it is dead for everything here. */
+	if (p[2] == 'Z' || p[2] == 'X')
+		return -ESRCH;
+	/* Fields 3..21 are 19 words, then the start time. */
+	for (int f = 3; f <= 22; f++) {
+		p = strchr(p + 1, ' ');
+		if (p == NULL)
+			return -EIO;
+	}
+	t = strtoull(p + 1, NULL, 10);
+	*start = (uint32_t)t;
+	return 0;
+}
+
+uint64_t
+prim__ident(void)
+{
+	uint64_t id = ck_pr_load_64(&cached_ident);
+	uint32_t pid, start = 0;
+
+	if (id != 0)
+		return id;
+	pid = prim__pid();
+	(void)start_of((pid_t)pid, &start);
+	id = (uint64_t)pid | (uint64_t)start << 32;
+	ck_pr_store_64(&cached_ident, id);
+	return id;
+}
+
+uint64_t
+prim__ident_of(pid_t pid)
+{
+	uint32_t start = 0;
+	int saved = errno;
+	int r = start_of(pid, &start);
+
+	errno = saved;
+	/* Gone, a zombie, or unreadable: as the caller says, dead. */
+	if (r != 0)
+		return 0;
+	return (uint64_t)(uint32_t)pid | (uint64_t)start << 32;
 }

@@ -74,6 +74,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -133,8 +134,7 @@ _Static_assert(offsetof(struct prim_semset_shm, active) ==
 	       "active word on its own line");
 
 struct prim_undo_shm {
-	uint32_t pid;
-	uint32_t pad;
+	uint64_t ident;	/* owner: pid | start << 32 (prim__ident), 0 if free */
 	uint64_t adj[];	/* nsems words */
 };
 
@@ -174,17 +174,17 @@ enum wait_kind {
 };
 
 struct prim_slot_shm {
-	uint32_t owner;		/* pid, 0 if free */
+	uint64_t ident;		/* owner (prim__ident), 0 if free */
 	uint32_t wait_sem;	/* semaphore + 1 the owner sleeps on, or 0 */
 	uint32_t wait_kind;	/* enum wait_kind */
-	uint32_t kind;		/* enum req_kind */
 	uint64_t state;
 	uint32_t nops;		/* REQ_OPS: operations; REQ_SETALL: nsems */
 	uint32_t ndist;		/* REQ_OPS: distinct semaphores */
 	uint32_t undo;		/* undo record + 1, or 0 */
 	uint32_t arg;		/* SETVAL: semnum; REAP: pid */
 	int32_t val;		/* SETVAL: value */
-	uint32_t pad[5];
+	uint32_t kind;		/* enum req_kind */
+	uint32_t pad[4];
 	/* Then cap operations, then cap distinct semaphore numbers. */
 	struct prim_sembuf ops[];
 };
@@ -774,15 +774,16 @@ static int
 slot_claim(struct prim_semset_shm *h, const struct timespec *deadline,
 	   uint32_t *out)
 {
-	uint32_t pid = prim__pid(), n = h->nslots;
+	uint64_t me = prim__ident();
+	uint32_t n = h->nslots;
 
 	for (unsigned round = 0;; round++) {
 		for (uint32_t k = 0; k < n; k++) {
 			uint32_t i = (slot_hint + k) % n;
 			struct prim_slot_shm *s = slot_at(h, i);
 
-			if (ck_pr_load_32(&s->owner) == 0 &&
-			    ck_pr_cas_32(&s->owner, 0, pid)) {
+			if (ck_pr_load_64(&s->ident) == 0 &&
+			    ck_pr_cas_64(&s->ident, 0, me)) {
 				slot_hint = i;
 				/* SEM_3: no generation until written. */
 				ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
@@ -814,28 +815,70 @@ slot_release(struct prim_semset_shm *h, uint32_t si)
 	ck_pr_store_32(&s->wait_sem, 0);
 	ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
 	ck_pr_fence_store();
-	ck_pr_store_32(&s->owner, 0);
+	ck_pr_store_64(&s->ident, 0);
 }
 
-/* This process's undo record (+1), claimed on first use; 0 if none left. */
-static uint32_t
-undo_claim(struct prim_semset_shm *h, bool create)
+/*
+ * Threads of one process share one undo record: its first claim is made
+ * under this process-local lock so two threads never claim two records.
+ * It is never shared between processes; a fork child gets a fresh one.
+ */
+static pthread_mutex_t undo_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t undo_once = PTHREAD_ONCE_INIT;
+
+static void
+undo_lock_reset(void)
 {
-	uint32_t pid = prim__pid();
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
+	undo_lock = fresh;
+}
+
+static void
+undo_atfork(void)
+{
+	pthread_atfork(NULL, NULL, undo_lock_reset);
+}
+
+static uint32_t
+undo_find(const struct prim_semset_shm *h, uint64_t me)
+{
 	for (uint32_t i = 0; i < h->nprocs; i++)
-		if (ck_pr_load_32(&undo_at(h, i)->pid) == pid)
+		if (ck_pr_load_64(&undo_at(h, i)->ident) == me)
 			return i + 1;
-	if (!create)
-		return 0;
-	for (uint32_t i = 0; i < h->nprocs; i++) {
-		struct prim_undo_shm *u = undo_at(h, i);
-
-		/* A free record's adjustments are all zero (reap, SETVAL). */
-		if (ck_pr_load_32(&u->pid) == 0 && ck_pr_cas_32(&u->pid, 0, pid))
-			return i + 1;
-	}
 	return 0;
+}
+
+/*
+ * This process's undo record (+1), claimed on first use; 0 if none is
+ * left. The owner word is the process's identity, pid and start time, set
+ * by one CAS: a process that reuses a dead one's pid never inherits its
+ * adjustments, and a claimer killed anywhere leaves a whole identity.
+ */
+static uint32_t
+undo_claim(struct prim_semset_shm *h)
+{
+	uint64_t me = prim__ident();
+	uint32_t u = undo_find(h, me);
+
+	if (u != 0)
+		return u;
+	pthread_once(&undo_once, undo_atfork);
+	pthread_mutex_lock(&undo_lock);
+	if ((u = undo_find(h, me)) == 0) {
+		for (uint32_t i = 0; i < h->nprocs; i++) {
+			struct prim_undo_shm *r = undo_at(h, i);
+
+			/* A free record's adjustments are all zero. */
+			if (ck_pr_load_64(&r->ident) == 0 &&
+			    ck_pr_cas_64(&r->ident, 0, me)) {
+				u = i + 1;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&undo_lock);
+	return u;
 }
 
 /* ---------------------------------------------------------------------
@@ -1023,7 +1066,7 @@ prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 			if (si == UINT32_MAX) {
 				if ((r = slot_claim(h, deadline, &si)) != 0)
 					break;
-				if (undo && (u = undo_claim(h, true)) == 0) {
+				if (undo && (u = undo_claim(h)) == 0) {
 					r = -ENOMEM;
 					break;
 				}
@@ -1161,7 +1204,7 @@ count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
 	for (uint32_t i = 0; i < h->nslots; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 
-		if (ck_pr_load_32(&s->owner) != 0 &&
+		if (ck_pr_load_64(&s->ident) != 0 &&
 		    ck_pr_load_32(&s->wait_kind) == kind &&
 		    ck_pr_load_32(&s->wait_sem) == (uint32_t)semnum + 1)
 			c++;
@@ -1304,26 +1347,38 @@ prim_semset_remove(struct prim_semset *set)
 }
 
 /*
- * SEM_9: reap. The dead process's active request is completed, its slots
+ * SEM_9: reap. Records belong to a dead process when their pid is pid and
+ * no live process is that identity (pid and start time): so reaping a
+ * live pid does nothing, and a newcomer that reuses a dead pid keeps its
+ * own records. The dead process's active request is completed, its slots
  * freed, its adjustments applied by one more request, then every word is
  * woken (a process killed between a fast-path CAS and its wake leaves
  * sleepers with SLEEPERS already clear).
  */
+static bool
+dead_owner(uint64_t ident, uint32_t pid, uint64_t live)
+{
+	return ident != 0 && PRIM_IDENT_PID(ident) == pid && ident != live;
+}
+
 int
 prim_semset_reap(struct prim_semset *set, pid_t pid)
 {
 	struct prim_semset_shm *h = hdr(set);
 	uint32_t dead = (uint32_t)pid;
+	uint64_t live;
 	int changed = 0;
 
 	if (pid <= 0)
 		return -EINVAL;
 	if (set_removed(h))
 		return -EIDRM;
+	live = prim__ident_of(pid);
 	for (uint32_t i = 0; i < h->nslots; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
+		uint64_t id = ck_pr_load_64(&s->ident);
 
-		if (ck_pr_load_32(&s->owner) != dead)
+		if (!dead_owner(id, dead, live))
 			continue;
 		/* If its request is active, finish it first. */
 		while (((uint32_t)ck_pr_load_64(&h->active) & 0xffff) == i + 1)
@@ -1332,13 +1387,14 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		ck_pr_store_32(&s->wait_sem, 0);
 		ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
 		ck_pr_fence_store();
-		ck_pr_cas_32(&s->owner, dead, 0);
+		ck_pr_cas_64(&s->ident, id, 0);
 	}
 	for (uint32_t u = 0; u < h->nprocs; u++) {
 		struct prim_undo_shm *rec = undo_at(h, u);
+		uint64_t id = ck_pr_load_64(&rec->ident);
 		int r;
 
-		if (ck_pr_load_32(&rec->pid) != dead)
+		if (!dead_owner(id, dead, live))
 			continue;
 		/* sempid of what exit-time undo changes is the dead pid. */
 		for (uint32_t n = 0; n < h->nsems; n++) {
@@ -1350,9 +1406,37 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		if ((r = control(h, REQ_REAP, dead, 0, NULL, u + 1)) != 0)
 			return r;
 		/* Adjustments are all zero now: the record is free. */
-		ck_pr_cas_32(&rec->pid, dead, 0);
+		ck_pr_cas_64(&rec->ident, id, 0);
 	}
 	for (uint32_t n = 0; n < h->nsems; n++)
 		wake_word(&sem_at(h, n)->word);
 	return changed;
+}
+
+int
+prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max)
+{
+	const struct prim_semset_shm *h = hdr(set);
+	int n = 0;
+
+	if (max < 0 || (max > 0 && pids == NULL))
+		return -EINVAL;
+	for (uint32_t i = 0; i < h->nslots + h->nprocs; i++) {
+		uint64_t id = i < h->nslots
+				      ? ck_pr_load_64(&slot_at(h, i)->ident)
+				      : ck_pr_load_64(&undo_at(h, i - h->nslots)->ident);
+		pid_t p = (pid_t)PRIM_IDENT_PID(id);
+		int k;
+
+		if (id == 0)
+			continue;
+		for (k = 0; k < n && k < max && pids[k] != p; k++)
+			;
+		if (k < n && k < max)
+			continue; /* listed already */
+		if (n < max)
+			pids[n] = p;
+		n++;
+	}
+	return n;
 }

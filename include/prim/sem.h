@@ -108,14 +108,26 @@ void prim_semset_touch(struct prim_semset *set);
 int prim_semset_remove(struct prim_semset *set);
 
 /*
- * Clean up after process pid, which must be dead: finish or roll back any
+ * Clean up after process pid once it is dead: finish or roll back any
  * operation it left half done, drop it from the waiter counts, apply its
  * SEM_UNDO adjustments (clamped to 0..32767, sempid = pid) and wake whoever
- * can now proceed. Idempotent; any process may call it, at any time, even
- * concurrently with another reap of the same pid.
- * Returns the number of semaphores whose value it changed, or -errno.
+ * can now proceed. Records are owned by a process identity, its pid and
+ * start time: reaping a pid whose process is alive (or a zombie's parent
+ * has not yet waited for it: a zombie counts as dead) does nothing to it,
+ * and a process that reuses a dead pid keeps its own records. Idempotent;
+ * any process may call it, at any time, even concurrently with another
+ * reap of the same pid. Reads /proc/<pid>/stat.
+ * Returns the number of semaphores whose adjustment it applied, or -errno.
  */
 int prim_semset_reap(struct prim_semset *set, pid_t pid);
+
+/*
+ * The pids that own state in the set (SEM_UNDO records, slow calls in
+ * progress or asleep): up to max of them in pids. Returns how many there
+ * are (possibly more than max). For a broker that restarts: reap each one
+ * (reaping a live process does nothing).
+ */
+int prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max);
 
 #ifdef __cplusplus
 }

@@ -606,6 +606,53 @@ test_killed_waiter_leaves_counts(void **state)
 	assert_int_equal(prim_sem_getval(f->set, 1), 1);
 }
 
+/* Reaping a live process does nothing: records belong to an identity. */
+static void
+test_reap_live_is_noop(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pids[8];
+
+	assert_int_equal(op1(f->set, 0, 3, PRIM_SEM_UNDO), 0);
+	assert_int_equal(prim_semset_pids(f->set, pids, 8), 1);
+	assert_int_equal(pids[0], getpid());
+	assert_int_equal(prim_semset_reap(f->set, getpid()), 0);
+	assert_int_equal(prim_sem_getval(f->set, 0), 3);
+	/* Still my record: the adjustment keeps counting. */
+	assert_int_equal(op1(f->set, 0, 32767 - 3 + 1, PRIM_SEM_UNDO), -ERANGE);
+	assert_int_equal(prim_semset_pids(f->set, NULL, -1), -EINVAL);
+}
+
+/* A zombie (exited, not yet waited for) is dead: the broker is not its
+ * parent and reaps it before anyone waits. */
+static void
+test_reap_zombie(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pids[8], pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(op1(f->set, 1, 2, PRIM_SEM_UNDO) == 0 ? 0 : 1);
+	/* Wait for the exit without reaping the zombie. */
+	for (int i = 0; i < 5000; i++) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0 &&
+		    si.si_pid == pid)
+			break;
+		msleep(1);
+	}
+	assert_int_equal(prim_sem_getval(f->set, 1), 2);
+	assert_int_equal(prim_semset_pids(f->set, pids, 8), 1);
+	assert_int_equal(pids[0], pid);
+	assert_int_equal(prim_semset_reap(f->set, pid), 1);
+	assert_int_equal(prim_sem_getval(f->set, 1), 0);
+	assert_int_equal(prim_semset_pids(f->set, pids, 8), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
 int
 main(void)
 {
@@ -633,6 +680,8 @@ main(void)
 		T(test_setval_clears_undo),
 		T(test_undo_not_inherited_by_fork),
 		T(test_killed_waiter_leaves_counts),
+		T(test_reap_live_is_noop),
+		T(test_reap_zombie),
 #undef T
 	};
 
