@@ -1005,34 +1005,43 @@ write_ops(struct prim_semset_shm *h, uint32_t si,
 	s->ndist = nd;
 }
 
-int
-prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
-		  size_t nsops, const struct timespec *deadline)
+/*
+ * The fast path: one operation without SEM_UNDO on a word nobody holds or
+ * sleeps on is one CAS. Kept small so that it is all a caller runs; the
+ * rest (argument errors, blocking, helping) is op_slow's.
+ */
+static inline bool
+op_fast(struct prim_semset_shm *h, const struct prim_sembuf *sops,
+	size_t nsops)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_sem_shm *sem;
+	uint64_t w;
+	int nv;
+
+	if (nsops != 1 || sops == NULL || sops->sem_num >= h->nsems ||
+	    (sops->sem_flg & PRIM_SEM_UNDO) || sops->sem_op == 0)
+		return false;
+	sem = sem_at(h, sops->sem_num);
+	w = ck_pr_load_64(&sem->word);
+	nv = (int)wval(w) + sops->sem_op;
+	if ((w & (W_SLEEPERS | W_HELD | W_REMOVED)) || nv < 0 ||
+	    nv > PRIM_SEMVMX ||
+	    !ck_pr_cas_64(&sem->word, w, wnext(w, (unsigned)nv)))
+		return false;
+	set_pid(sem, prim__pid());
+	touch_otime(h);
+	return true;
+}
+
+static __attribute__((noinline)) int
+op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
+	size_t nsops, const struct timespec *deadline)
+{
 	bool undo = false, slow = nsops != 1;
 	uint32_t si = UINT32_MAX, u = 0;
 	uint64_t st = 0;
 	int r, spins = 0;
 
-	/*
-	 * The fast path, first: one operation without SEM_UNDO on a word
-	 * nobody holds or sleeps on is one CAS.
-	 */
-	if (nsops == 1 && sops != NULL && sops->sem_num < h->nsems &&
-	    !(sops->sem_flg & PRIM_SEM_UNDO) && sops->sem_op != 0) {
-		struct prim_sem_shm *sem = sem_at(h, sops->sem_num);
-		uint64_t w = ck_pr_load_64(&sem->word);
-		int nv = (int)wval(w) + sops->sem_op;
-
-		if (!(w & (W_SLEEPERS | W_HELD | W_REMOVED)) && nv >= 0 &&
-		    nv <= PRIM_SEMVMX && check_deadline(deadline) == 0 &&
-		    ck_pr_cas_64(&sem->word, w, wnext(w, (unsigned)nv))) {
-			set_pid(sem, prim__pid());
-			touch_otime(h);
-			return 0;
-		}
-	}
 	if (nsops == 0)
 		return -EINVAL;
 	if (nsops > h->semopm)
@@ -1153,10 +1162,25 @@ prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 }
 
 int
+prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
+		  size_t nsops, const struct timespec *deadline)
+{
+	struct prim_semset_shm *h = hdr(set);
+
+	if (check_deadline(deadline) == 0 && op_fast(h, sops, nsops))
+		return 0;
+	return op_slow(h, sops, nsops, deadline);
+}
+
+int
 prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
 	    size_t nsops)
 {
-	return prim_sem_op_timed(set, sops, nsops, NULL);
+	struct prim_semset_shm *h = hdr(set);
+
+	if (op_fast(h, sops, nsops))
+		return 0;
+	return op_slow(h, sops, nsops, NULL);
 }
 
 /* ---------------------------------------------------------------------
