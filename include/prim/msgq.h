@@ -25,6 +25,9 @@
 extern "C" {
 #endif
 
+/* libprim is built with hidden visibility: its public API is default. */
+#pragma GCC visibility push(default)
+
 #ifndef PRIM_IPC_NOWAIT
 #define PRIM_IPC_NOWAIT 04000	/* same bit as IPC_NOWAIT */
 #endif
@@ -153,6 +156,8 @@ int prim_msgq_remove(struct prim_msgq *q);
  * repaired, or -errno.
  */
 int prim_msgq_reap(struct prim_msgq *q, pid_t pid);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,9 @@
 extern "C" {
 #endif
 
+/* libprim is built with hidden visibility: its public API is default. */
+#pragma GCC visibility push(default)
+
 #define PRIM_SEMVMX 32767	/* largest semaphore value */
 #define PRIM_SEMAEM 32767	/* largest |adjustment| of SEM_UNDO */
 #define PRIM_IPC_NOWAIT 04000	/* same bit as IPC_NOWAIT */
@@ -128,6 +131,8 @@ int prim_semset_reap(struct prim_semset *set, pid_t pid);
  * (reaping a live process does nothing).
  */
 int prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

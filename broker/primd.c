@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * primd, the broker of one IPC namespace: resolves keys to objects, checks
+ * permissions from kernel credentials, creates and removes the backing
+ * segments, watches client processes die (pidfd) and repairs what they
+ * left half done. One thread, one epoll loop; it never blocks on a client:
+ * sockets are non-blocking and a client that does not read its replies is
+ * disconnected. Everything it knows, apart from connections and pidfds, is
+ * in the registry segment (registry.c), so it may crash, exit when idle or
+ * restart, and the next primd re-adopts every object.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "registry.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+#define MAX_CLIENTS  4096
+#define MAX_GROUPS   65536
+#define EXIT_RUNNING 3
+
+enum { EV_LISTEN, EV_SIGNAL, EV_TIMER, EV_CLIENT, EV_PROC };
+
+struct client {
+	int fd;
+	int registered;
+	struct primd_cred cred;
+};
+
+static struct primd_reg reg;
+static struct client *clients[MAX_CLIENTS];
+static int nclients;
+static int pidfds[PRIMD_NPROCS];
+static int nprocs;
+static int epfd = -1;
+static int timer_fd = -1;
+static int timer_armed;
+static long idle_exit; /* seconds, 0: never */
+
+static void
+usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: primd [-s socket] [--idle-exit SECONDS] [--foreground]\n"
+	    "             [--semmsl N] [--semmns N] [--semopm N] [--semmni N]\n"
+	    "             [--msgmax N] [--msgmnb N] [--msgmni N]\n"
+	    "             [--sem-nprocs N] [--sem-nslots N]\n"
+	    "             [--msg-qbytes-max N] [--msg-nslots N]\n");
+}
+
+static uint64_t
+ev(int kind, int idx)
+{
+	return (uint64_t)kind << 32 | (uint32_t)idx;
+}
+
+static int
+ep_add(int fd, uint32_t events, uint64_t data)
+{
+	struct epoll_event e = {.events = events, .data.u64 = data};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+}
+
+/* ------------------------------------------------------------------
+ * Limits
+ */
+
+static int
+read_ul(const char *path, unsigned long *v, int n)
+{
+	FILE *f = fopen(path, "re");
+	int got = 0;
+
+	if (f == NULL)
+		return -1;
+	while (got < n && fscanf(f, "%lu", &v[got]) == 1)
+		got++;
+	fclose(f);
+	return got == n ? 0 : -1;
+}
+
+static uint32_t
+clamp32(unsigned long v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static void
+default_limits(struct primd_info *l)
+{
+	unsigned long v[4];
+
+	l->semmsl = 32000;
+	l->semmns = 1024000000;
+	l->semopm = 500;
+	l->semmni = 32000;
+	l->msgmax = 8192;
+	l->msgmnb = 16384;
+	l->msgmni = 32000;
+	if (read_ul("/proc/sys/kernel/sem", v, 4) == 0) {
+		l->semmsl = clamp32(v[0]);
+		l->semmns = clamp32(v[1]);
+		l->semopm = clamp32(v[2]);
+		l->semmni = clamp32(v[3]);
+	}
+	if (read_ul("/proc/sys/kernel/msgmax", v, 1) == 0)
+		l->msgmax = clamp32(v[0]);
+	if (read_ul("/proc/sys/kernel/msgmnb", v, 1) == 0)
+		l->msgmnb = clamp32(v[0]);
+	if (read_ul("/proc/sys/kernel/msgmni", v, 1) == 0)
+		l->msgmni = clamp32(v[0]);
+}
+
+static int
+parse_num(const char *s, const char *opt, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
+		fprintf(stderr, "primd: bad value for --%s: %s\n", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------
+ * Process registration (pidfd)
+ */
+
+static void
+forget_proc(int slot)
+{
+	if (pidfds[slot] >= 0) {
+		close(pidfds[slot]); /* also leaves the epoll set */
+		pidfds[slot] = -1;
+		nprocs--;
+	}
+	primd__proc_drop(&reg, slot);
+}
+
+/* Start watching pid (start time start) in registry slot `slot`. */
+static int
+watch(int slot, pid_t pid, uint64_t start)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* The pid may have been reused since start was read. */
+	if (primd__proc_start(pid) != start) {
+		close(fd);
+		return -ESRCH;
+	}
+	if (ep_add(fd, EPOLLIN, ev(EV_PROC, slot)) != 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	pidfds[slot] = fd;
+	nprocs++;
+	return 0;
+}
+
+/* Register a client's process, once per process (exec keeps the pid). */
+static void
+register_proc(pid_t pid)
+{
+	uint64_t start;
+	int slot, rc;
+
+	if (pid <= 0)
+		return;
+	start = primd__proc_start(pid);
+	if (start == 0)
+		return; /* already gone, or not in our pid namespace */
+	slot = primd__proc_find(&reg, pid);
+	if (slot >= 0) {
+		if (reg.shm->proc[slot].start == start && pidfds[slot] >= 0)
+			return;
+		/* Its previous owner died and the pid came back. */
+		forget_proc(slot);
+		primd__reg_reap(&reg, pid);
+	}
+	slot = primd__proc_add(&reg, pid, start);
+	if (slot < 0) {
+		fprintf(stderr,
+			"primd: process table full, pid %d is not "
+			"watched\n",
+			(int)pid);
+		return;
+	}
+	rc = watch(slot, pid, start);
+	if (rc != 0) {
+		primd__proc_drop(&reg, slot);
+		if (rc == -ESRCH)
+			primd__reg_reap(&reg, pid);
+		else
+			fprintf(stderr, "primd: pidfd_open(%d): %s\n", (int)pid,
+				strerror(-rc));
+	}
+}
+
+/*
+ * A pidfd is readable once its process has exited. Checked again because
+ * an event may be stale: its slot freed and reused earlier in the batch.
+ */
+static int
+exited(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
+}
+
+static void
+proc_died(int slot)
+{
+	pid_t pid = reg.shm->proc[slot].pid;
+
+	forget_proc(slot);
+	if (pid > 0)
+		primd__reg_reap(&reg, pid);
+}
+
+/* After adoption: watch the processes the last broker watched. */
+static void
+adopt_procs(void)
+{
+	for (int i = 0; i < PRIMD_NPROCS; i++) {
+		pid_t pid = reg.shm->proc[i].pid;
+		uint64_t start = reg.shm->proc[i].start;
+
+		if (pid == 0)
+			continue;
+		if (pid < 0 || watch(i, pid, start) != 0) {
+			/* Died (or the pid is another process's now). */
+			primd__proc_drop(&reg, i);
+			if (pid > 0)
+				primd__reg_reap(&reg, pid);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------
+ * Clients
+ */
+
+static void
+drop_client(int i)
+{
+	struct client *c = clients[i];
+
+	if (c == NULL)
+		return;
+	close(c->fd);
+	free(c->cred.groups);
+	free(c);
+	clients[i] = NULL;
+	nclients--;
+}
+
+static int
+peer_groups(int fd, struct primd_cred *cr)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *g = NULL;
+
+	for (;;) {
+		gid_t *n = realloc(g, len ? len : sizeof(gid_t));
+
+		if (n == NULL) {
+			free(g);
+			return -1;
+		}
+		g = n;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0)
+			break;
+		if (errno != ERANGE || len > MAX_GROUPS * sizeof(gid_t)) {
+			free(g);
+			return -1;
+		}
+	}
+	cr->groups = g;
+	cr->ngroups = (int)(len / sizeof(gid_t));
+	return 0;
+}
+
+static void
+accept_clients(int lfd)
+{
+	for (;;) {
+		struct ucred uc;
+		socklen_t len = sizeof(uc);
+		struct client *c;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int i;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				fprintf(stderr, "primd: accept: %s\n",
+					strerror(errno));
+			return;
+		}
+		if (nclients >= MAX_CLIENTS ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
+		    len != sizeof(uc)) {
+			close(fd);
+			continue;
+		}
+		for (i = 0; i < MAX_CLIENTS && clients[i] != NULL; i++)
+			;
+		c = calloc(1, sizeof(*c));
+		if (i == MAX_CLIENTS || c == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->cred.uid = uc.uid;
+		c->cred.gid = uc.gid;
+		c->cred.pid = uc.pid;
+		if (peer_groups(fd, &c->cred) != 0 ||
+		    ep_add(fd, EPOLLIN | EPOLLRDHUP, ev(EV_CLIENT, i)) != 0) {
+			free(c->cred.groups);
+			free(c);
+			close(fd);
+			continue;
+		}
+		clients[i] = c;
+		nclients++;
+	}
+}
+
+/* Serve up to a few datagrams of client i; drop it on EOF or error. */
+static void
+serve(int i)
+{
+	struct client *c = clients[i];
+
+	for (int k = 0; k < 8; k++) {
+		union {
+			struct primd_req req;
+			unsigned char raw[sizeof(struct primd_req) + 64];
+		} u;
+		struct primd_rep rep;
+		ssize_t n;
+
+		memset(&u, 0, sizeof(u));
+		n = recv(c->fd, &u, sizeof(u), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				return;
+			drop_client(i);
+			return;
+		}
+		if (n == 0) { /* EOF (or an empty datagram) */
+			drop_client(i);
+			return;
+		}
+		if ((size_t)n != sizeof(struct primd_req)) {
+			/* Echo what can be read of the header. */
+			memset(&rep, 0, sizeof(rep));
+			rep.magic = PRIMD_MAGIC;
+			rep.version = PRIMD_VERSION;
+			if ((size_t)n >= 12) {
+				rep.op = u.req.op;
+				rep.seq = u.req.seq;
+			}
+			rep.err = EPROTO;
+			rep.id = -1;
+			rep.shmid = -1;
+		} else {
+			if (!c->registered && u.req.magic == PRIMD_MAGIC &&
+			    u.req.version == PRIMD_VERSION) {
+				register_proc(c->cred.pid);
+				c->registered = 1;
+			}
+			primd__reg_handle(&reg, &c->cred, &u.req, &rep);
+		}
+		if (send(c->fd, &rep, sizeof(rep),
+			 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(rep)) {
+			/* Not reading its replies: never wait for it. */
+			drop_client(i);
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------
+ * Socket
+ */
+
+static int
+make_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+	struct stat st;
+	mode_t mode;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	mode = strncmp(dir, "/run/prim", 10) == 0 ? 0755 : 0700;
+	if (mkdir(dir, mode) != 0 && errno != EEXIST) {
+		fprintf(stderr, "primd: mkdir %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "primd: %s is not a directory\n", dir);
+		return -1;
+	}
+	/* Never listen in a directory someone else controls. */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		fprintf(stderr, "primd: %s belongs to uid %u, not to us\n", dir,
+			(unsigned)st.st_uid);
+		return -1;
+	}
+	if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+		fprintf(stderr, "primd: %s is writable by others\n", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sock_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -1;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+/* 1 if a broker answers on path. */
+static int
+answers(const struct sockaddr_un *a)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r;
+
+	if (fd < 0)
+		return 0;
+	r = connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0;
+	close(fd);
+	return r;
+}
+
+static int
+listen_on(const struct sockaddr_un *a, mode_t mode)
+{
+	int fd =
+	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old;
+
+	if (fd < 0)
+		return -1;
+	old = umask(0177);
+	if (bind(fd, (const struct sockaddr *)a, sizeof(*a)) != 0) {
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(a->sun_path, mode) != 0 || listen(fd, SOMAXCONN) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ------------------------------------------------------------------
+ * Idle exit
+ */
+
+static void
+update_timer(void)
+{
+	struct itimerspec its;
+	int idle = nclients == 0 && nprocs == 0;
+
+	if (idle_exit <= 0 || idle == timer_armed)
+		return;
+	memset(&its, 0, sizeof(its));
+	if (idle)
+		its.it_value.tv_sec = idle_exit;
+	if (timerfd_settime(timer_fd, 0, &its, NULL) == 0)
+		timer_armed = idle;
+}
+
+/* ------------------------------------------------------------------
+ * Main
+ */
+
+enum {
+	O_IDLE = 256,
+	O_FG,
+	O_SEMMSL,
+	O_SEMMNS,
+	O_SEMOPM,
+	O_SEMMNI,
+	O_MSGMAX,
+	O_MSGMNB,
+	O_MSGMNI,
+	O_SEMNPROCS,
+	O_SEMNSLOTS,
+	O_QBMAX,
+	O_MSGNSLOTS
+};
+
+static const struct option longopts[] = {
+    {"socket", required_argument, NULL, 's'},
+    {"idle-exit", required_argument, NULL, O_IDLE},
+    {"foreground", no_argument, NULL, O_FG},
+    {"semmsl", required_argument, NULL, O_SEMMSL},
+    {"semmns", required_argument, NULL, O_SEMMNS},
+    {"semopm", required_argument, NULL, O_SEMOPM},
+    {"semmni", required_argument, NULL, O_SEMMNI},
+    {"msgmax", required_argument, NULL, O_MSGMAX},
+    {"msgmnb", required_argument, NULL, O_MSGMNB},
+    {"msgmni", required_argument, NULL, O_MSGMNI},
+    {"sem-nprocs", required_argument, NULL, O_SEMNPROCS},
+    {"sem-nslots", required_argument, NULL, O_SEMNSLOTS},
+    {"msg-qbytes-max", required_argument, NULL, O_QBMAX},
+    {"msg-nslots", required_argument, NULL, O_MSGNSLOTS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int
+parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
+{
+	int o, qbmax_set = 0;
+	unsigned long v;
+
+	while ((o = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		const char *name = NULL;
+		unsigned long max = UINT32_MAX;
+
+		for (const struct option *p = longopts; p->name; p++)
+			if (p->val == o)
+				name = p->name;
+		switch (o) {
+		case 's':
+			*sock = optarg;
+			continue;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case O_FG:
+			continue; /* primd never detaches itself */
+		case '?':
+			usage(stderr);
+			return -1;
+		case O_SEMMNI:
+		case O_MSGMNI:
+			max = PRIMD_NIDX;
+			break;
+		case O_IDLE:
+			max = INT_MAX;
+			break;
+		case O_QBMAX:
+			max = INT32_MAX;
+			break;
+		}
+		if (parse_num(optarg, name, max, &v) != 0)
+			return -1;
+		switch (o) {
+		case O_IDLE:
+			idle_exit = (long)v;
+			break;
+		case O_SEMMSL:
+			cf->lim.semmsl = (uint32_t)v;
+			break;
+		case O_SEMMNS:
+			cf->lim.semmns = (uint32_t)v;
+			break;
+		case O_SEMOPM:
+			cf->lim.semopm = (uint32_t)v;
+			break;
+		case O_SEMMNI:
+			cf->lim.semmni = (uint32_t)v;
+			break;
+		case O_MSGMAX:
+			cf->lim.msgmax = (uint32_t)v;
+			break;
+		case O_MSGMNB:
+			cf->lim.msgmnb = (uint32_t)v;
+			break;
+		case O_MSGMNI:
+			cf->lim.msgmni = (uint32_t)v;
+			break;
+		case O_SEMNPROCS:
+			cf->sem_nprocs = (uint32_t)v;
+			break;
+		case O_SEMNSLOTS:
+			cf->sem_nslots = (uint32_t)v;
+			break;
+		case O_QBMAX:
+			cf->msg_qbytes_max = (uint32_t)v;
+			qbmax_set = 1;
+			break;
+		case O_MSGNSLOTS:
+			cf->msg_nslots = (uint32_t)v;
+			break;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	if (cf->lim.semmni > PRIMD_NIDX)
+		cf->lim.semmni = PRIMD_NIDX;
+	if (cf->lim.msgmni > PRIMD_NIDX)
+		cf->lim.msgmni = PRIMD_NIDX;
+	if (!qbmax_set) {
+		uint64_t q = 4 * (uint64_t)cf->lim.msgmnb;
+
+		cf->msg_qbytes_max = (uint32_t)(q > INT32_MAX ? INT32_MAX : q);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static char pathbuf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char statefile[sizeof(pathbuf) + 16], lockfile[sizeof(pathbuf) + 16];
+	struct primd_conf cf;
+	struct sockaddr_un addr;
+	struct epoll_event evs[64];
+	struct rlimit rl;
+	struct stat st;
+	sigset_t sigs;
+	const char *sock = NULL;
+	int lfd, sfd, lockfd, adopted, rc, running = 1;
+	ino_t sock_ino;
+
+	memset(&cf, 0, sizeof(cf));
+	default_limits(&cf.lim);
+	cf.sem_nprocs = 256;
+	cf.sem_nslots = 256;
+	if (parse_args(argc, argv, &sock, &cf) != 0)
+		return 2;
+	if (sock == NULL) {
+		rc = primd__sock_path(pathbuf, sizeof(pathbuf), 1);
+		if (rc != 0) {
+			fprintf(stderr, "primd: socket path: %s\n",
+				strerror(-rc));
+			return 1;
+		}
+		sock = pathbuf;
+	}
+	if (sock_addr(sock, &addr) != 0) {
+		fprintf(stderr, "primd: socket path too long: %s\n", sock);
+		return 1;
+	}
+	snprintf(statefile, sizeof(statefile), "%s.state", sock);
+	snprintf(lockfile, sizeof(lockfile), "%s.lock", sock);
+	if (make_parent(sock) != 0)
+		return 1;
+
+	/* One broker per socket: the lock, then whoever answers. */
+	lockfd = open(lockfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0) {
+		fprintf(stderr, "primd: %s: %s\n", lockfile, strerror(errno));
+		return 1;
+	}
+	if (flock(lockfd, LOCK_EX | LOCK_NB) != 0 || answers(&addr)) {
+		fprintf(stderr, "primd: another broker is running on %s\n",
+			sock);
+		return EXIT_RUNNING;
+	}
+	if (lstat(sock, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr,
+				"primd: %s exists and is not a "
+				"socket\n",
+				sock);
+			return 1;
+		}
+		unlink(sock); /* stale: nobody answers */
+	}
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (int i = 0; i < PRIMD_NPROCS; i++)
+		pidfds[i] = -1;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0) {
+		perror("primd: epoll_create1");
+		return 1;
+	}
+
+	rc = primd__reg_open(&reg, statefile, &cf, &adopted);
+	if (rc != 0) {
+		fprintf(stderr, "primd: registry: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (adopted >= 0)
+		fprintf(stderr,
+			"primd: adopted registry %d (generation %llu), "
+			"%d objects\n",
+			reg.shmid, (unsigned long long)reg.shm->generation,
+			adopted);
+	adopt_procs();
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	lfd = listen_on(&addr, geteuid() == 0 ? 0666 : 0600);
+	if (lfd < 0 || sfd < 0 || timer_fd < 0) {
+		fprintf(stderr, "primd: %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	sock_ino = stat(sock, &st) == 0 ? st.st_ino : 0;
+	if (ep_add(lfd, EPOLLIN, ev(EV_LISTEN, 0)) != 0 ||
+	    ep_add(sfd, EPOLLIN, ev(EV_SIGNAL, 0)) != 0 ||
+	    ep_add(timer_fd, EPOLLIN, ev(EV_TIMER, 0)) != 0) {
+		perror("primd: epoll_ctl");
+		return 1;
+	}
+	fprintf(stderr, "primd: listening on %s (pid %d)\n", sock,
+		(int)getpid());
+
+	while (running) {
+		int n;
+
+		update_timer();
+		n = epoll_wait(epfd, evs, 64, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("primd: epoll_wait");
+			break;
+		}
+		for (int k = 0; k < n && running; k++) {
+			int kind = (int)(evs[k].data.u64 >> 32);
+			int idx = (int)(uint32_t)evs[k].data.u64;
+			uint64_t ticks;
+			struct signalfd_siginfo si;
+
+			switch (kind) {
+			case EV_LISTEN:
+				accept_clients(lfd);
+				break;
+			case EV_SIGNAL:
+				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					fprintf(stderr,
+						"primd: signal %u, "
+						"exiting\n",
+						si.ssi_signo);
+					running = 0;
+				}
+				break;
+			case EV_TIMER:
+				if (read(timer_fd, &ticks, sizeof(ticks)) > 0 &&
+				    nclients == 0 && nprocs == 0) {
+					fprintf(stderr,
+						"primd: idle for %ld s, "
+						"exiting\n",
+						idle_exit);
+					running = 0;
+				}
+				timer_armed = 0;
+				break;
+			case EV_CLIENT:
+				if (idx < MAX_CLIENTS && clients[idx] != NULL) {
+					/* Also on HUP/ERR: recv sees them. The
+					 * slot may have been reused by now. */
+					serve(idx);
+				}
+				break;
+			case EV_PROC:
+				if (idx < PRIMD_NPROCS && pidfds[idx] >= 0 &&
+				    exited(pidfds[idx]))
+					proc_died(idx);
+				break;
+			}
+		}
+	}
+	/* Leave the registry and every object for the next broker. */
+	if (sock_ino != 0 && stat(sock, &st) == 0 && st.st_ino == sock_ino)
+		unlink(sock);
+	return 0;
+}

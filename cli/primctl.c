@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * primctl: run a program against the broker of this IPC namespace
+ * (starting one if none answers), list the objects the broker keeps, and
+ * remove them. It talks the wire protocol of broker/proto.h and reads the
+ * objects themselves through a read-only attach of their segments.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prim/msgq.h"
+#include "prim/sem.h"
+#include "proto.h"
+
+#define SOCKMAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static const char *prog = "primctl";
+static char sockbuf[SOCKMAX];
+static const char *sock; /* --sock, else primd__sock_path */
+static uint32_t reqseq;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: primctl [--sock PATH] run [-s PATH] -- CMD [ARG...]\n"
+		"       primctl [--sock PATH] ipcs [-s PATH] [--json]\n"
+		"       primctl [--sock PATH] ipcrm [--sock PATH] "
+		"(-s ID | -q ID | -S KEY | -Q KEY | --all[=sem|msg])...\n"
+		"       primctl [--sock PATH] status [-s PATH]\n");
+}
+
+static int
+resolve_sock(void)
+{
+	int r;
+
+	if (sock != NULL)
+		return 0;
+	r = primd__sock_path(sockbuf, sizeof(sockbuf), 0);
+	if (r != 0) {
+		fprintf(stderr, "%s: socket path: %s\n", prog, strerror(-r));
+		return -1;
+	}
+	sock = sockbuf;
+	return 0;
+}
+
+/* ------------------------------------------------------------------
+ * Talking to the broker
+ */
+
+/* Connect to the broker; -1 (errno set) if none answers. */
+static int
+bconnect(const char *path)
+{
+	struct sockaddr_un a;
+	struct timeval tv = {.tv_sec = 5};
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void
+req_init(struct primd_req *q, int op, int type)
+{
+	memset(q, 0, sizeof(*q));
+	q->magic = PRIMD_MAGIC;
+	q->version = PRIMD_VERSION;
+	q->op = (uint16_t)op;
+	q->type = (uint16_t)type;
+	q->seq = ++reqseq;
+}
+
+/* One request, one reply. Returns the reply's err, or -1 (I/O). */
+static int
+call(int fd, struct primd_req *q, struct primd_rep *p)
+{
+	ssize_t n;
+
+	if (send(fd, q, sizeof(*q), MSG_NOSIGNAL) != (ssize_t)sizeof(*q))
+		return -1;
+	n = recv(fd, p, sizeof(*p), 0);
+	if (n != (ssize_t)sizeof(*p) || p->magic != PRIMD_MAGIC ||
+	    p->seq != q->seq) {
+		errno = n < 0 ? errno : EPROTO;
+		return -1;
+	}
+	return p->err;
+}
+
+static int
+open_broker(void)
+{
+	int fd;
+
+	if (resolve_sock() != 0)
+		return -1;
+	fd = bconnect(sock);
+	if (fd < 0)
+		fprintf(stderr, "%s: no broker answers on %s: %s\n", prog, sock,
+			strerror(errno));
+	return fd;
+}
+
+/* ------------------------------------------------------------------
+ * run
+ */
+
+/* dirname of this executable + "/" + name, in buf. */
+static int
+beside_me(const char *name, char *buf, size_t n)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (len <= 0)
+		return -1;
+	self[len] = '\0';
+	slash = strrchr(self, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if ((size_t)snprintf(buf, n, "%s/%s", self, name) >= n)
+		return -1;
+	return 0;
+}
+
+/* Start a broker on sock, detached (double fork, setsid). */
+static int
+start_broker(void)
+{
+	char primd[PATH_MAX], logf[SOCKMAX + 8];
+	const char *idle = getenv("PRIM_IDLE_EXIT");
+	pid_t pid;
+	int st;
+
+	if (beside_me("primd", primd, sizeof(primd)) != 0 ||
+	    access(primd, X_OK) != 0) {
+		fprintf(stderr, "%s: cannot find primd next to primctl\n",
+			prog);
+		return -1;
+	}
+	if (idle == NULL || idle[0] == '\0')
+		idle = "30";
+	snprintf(logf, sizeof(logf), "%s.log", sock);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd;
+
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		fd = open("/dev/null", O_RDWR);
+		if (fd >= 0)
+			dup2(fd, 0);
+		fd =
+		    open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0)
+			fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(primd, "primd", "-s", sock, "--idle-exit", idle,
+		      (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	/* Wait up to 5 s for it (or a broker that won a race) to answer. */
+	for (int i = 0; i < 250; i++) {
+		int fd = bconnect(sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		usleep(20000);
+	}
+	fprintf(stderr, "%s: the broker did not answer on %s (see %s)\n", prog,
+		sock, logf);
+	return -1;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	char lib[PATH_MAX], abssock[PATH_MAX], *pre;
+	const char *old;
+	int i, fd;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if ((strcmp(argv[i], "-s") == 0 ||
+		     strcmp(argv[i], "--sock") == 0) &&
+		    i + 1 < argc)
+			sock = argv[++i];
+		else if (argv[i][0] == '-') {
+			usage(stderr);
+			return 2;
+		} else
+			break;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (resolve_sock() != 0)
+		return 1;
+	if (sock[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    (size_t)snprintf(abssock, sizeof(abssock), "%s/%s", cwd,
+				     sock) >= sizeof(abssock))
+			return 1;
+		sock = abssock;
+	}
+	fd = bconnect(sock);
+	if (fd >= 0)
+		close(fd);
+	else if (start_broker() != 0)
+		return 1;
+	if (beside_me("libsysv.so", lib, sizeof(lib)) != 0 ||
+	    access(lib, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot find libsysv.so next to primctl\n",
+			prog);
+		return 127;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old != NULL && old[0] != '\0') {
+		pre = malloc(strlen(lib) + strlen(old) + 2);
+		if (pre == NULL)
+			return 1;
+		sprintf(pre, "%s:%s", lib, old);
+	} else
+		pre = lib;
+	if (setenv("LD_PRELOAD", pre, 1) != 0 ||
+	    setenv("PRIM_BROKER_SOCK", sock, 1) != 0)
+		return 1;
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "%s: cannot run %s: %s\n", prog, argv[i],
+		strerror(errno));
+	return 127;
+}
+
+/* ------------------------------------------------------------------
+ * ipcs
+ */
+
+struct perm {
+	uint32_t uid, gid, cuid, cgid, mode;
+	int32_t key, id;
+};
+
+/* Read the permission fields under the seqlock (pairs with PERM_1). */
+static int
+read_perm(const struct primd_obj_shm *h, struct perm *p)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		uint32_t s1 = __atomic_load_n(&h->perm_seq, __ATOMIC_ACQUIRE);
+
+		if (s1 & 1)
+			continue;
+		p->uid = __atomic_load_n(&h->uid, __ATOMIC_RELAXED);
+		p->gid = __atomic_load_n(&h->gid, __ATOMIC_RELAXED);
+		p->cuid = __atomic_load_n(&h->cuid, __ATOMIC_RELAXED);
+		p->cgid = __atomic_load_n(&h->cgid, __ATOMIC_RELAXED);
+		p->mode = __atomic_load_n(&h->mode, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&h->perm_seq, __ATOMIC_RELAXED) == s1) {
+			p->key = h->key;
+			p->id = h->id;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Attach a listed object read-only and check its header. */
+static struct primd_obj_shm *
+attach_obj(const struct primd_rep *p, int type)
+{
+	struct primd_obj_shm *h = shmat(p->shmid, NULL, SHM_RDONLY);
+
+	if (h == (void *)-1)
+		return NULL;
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PRIMD_OBJ_MAGIC ||
+	    h->version != PRIMD_OBJ_VERSION || h->type != type ||
+	    h->id != p->id || h->obj_off != PRIMD_OBJ_HDR ||
+	    h->obj_len > p->seg_size - PRIMD_OBJ_HDR ||
+	    p->seg_size < PRIMD_OBJ_HDR) {
+		shmdt(h);
+		return NULL;
+	}
+	return h;
+}
+
+static const char *
+uname_of(uint32_t uid, char *buf, size_t n)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw != NULL)
+		return pw->pw_name;
+	snprintf(buf, n, "%u", uid);
+	return buf;
+}
+
+static void
+json_perm(const struct perm *p)
+{
+	printf("\"key\":%d,\"id\":%d,\"uid\":%u,\"gid\":%u,\"cuid\":%u,"
+	       "\"cgid\":%u,\"perms\":\"%03o\"",
+	       p->key, p->id, p->uid, p->gid, p->cuid, p->cgid, p->mode);
+}
+
+static void
+json_array(const char *name, const int *v, int n)
+{
+	printf(",\"%s\":[", name);
+	for (int i = 0; i < n; i++)
+		printf("%s%d", i ? "," : "", v[i]);
+	printf("]");
+}
+
+/* One semaphore set: a table row or a JSON object. */
+static void
+show_sem(const struct primd_obj_shm *h, int json, int *first)
+{
+	struct prim_semset *set;
+	struct perm p;
+	int n, *val, *pid, *ncnt, *zcnt, waiters = 0;
+	int64_t otime = 0, ctime = 0;
+	char ub[16];
+
+	if (read_perm(h, &p) != 0 ||
+	    prim_semset_open((char *)h + h->obj_off, h->obj_len, &set) != 0)
+		return;
+	n = prim_semset_nsems(set);
+	if (n <= 0 || n > 65536)
+		return;
+	val = calloc((size_t)n * 4, sizeof(int));
+	if (val == NULL)
+		return;
+	pid = val + n;
+	ncnt = pid + n;
+	zcnt = ncnt + n;
+	for (int i = 0; i < n; i++) {
+		val[i] = prim_sem_getval(set, i);
+		pid[i] = prim_sem_getpid(set, i);
+		ncnt[i] = prim_sem_getncnt(set, i);
+		zcnt[i] = prim_sem_getzcnt(set, i);
+		waiters +=
+		    (ncnt[i] > 0 ? ncnt[i] : 0) + (zcnt[i] > 0 ? zcnt[i] : 0);
+	}
+	prim_semset_times(set, &otime, &ctime);
+	if (json) {
+		printf("%s{", *first ? "" : ",");
+		json_perm(&p);
+		printf(",\"nsems\":%d,\"waiters\":%d,\"otime\":%lld,"
+		       "\"ctime\":%lld",
+		       n, waiters, (long long)otime, (long long)ctime);
+		json_array("values", val, n);
+		json_array("pids", pid, n);
+		json_array("ncnt", ncnt, n);
+		json_array("zcnt", zcnt, n);
+		printf("}");
+	} else {
+		printf("0x%08x %-10d %-10.10s %-10o %-10d %-10d %-10d\n",
+		       (unsigned)p.key, p.id, uname_of(p.uid, ub, sizeof(ub)),
+		       p.mode, n, waiters, pid[0]);
+	}
+	*first = 0;
+	free(val);
+}
+
+static void
+show_msg(const struct primd_obj_shm *h, int json, int *first)
+{
+	struct prim_msgq *q;
+	struct prim_msgq_stat st;
+	struct perm p;
+	char ub[16];
+
+	if (read_perm(h, &p) != 0 ||
+	    prim_msgq_open((char *)h + h->obj_off, h->obj_len, &q) != 0)
+		return;
+	if (prim_msgq_stat(q, &st) != 0) {
+		prim_msgq_close(q);
+		return;
+	}
+	prim_msgq_close(q);
+	if (json) {
+		printf("%s{", *first ? "" : ",");
+		json_perm(&p);
+		printf(",\"used_bytes\":%llu,\"messages\":%llu,"
+		       "\"qbytes\":%llu,\"lspid\":%d,\"lrpid\":%d,"
+		       "\"stime\":%lld,\"rtime\":%lld,\"ctime\":%lld}",
+		       (unsigned long long)st.cbytes,
+		       (unsigned long long)st.qnum,
+		       (unsigned long long)st.qbytes, (int)st.lspid,
+		       (int)st.lrpid, (long long)st.stime, (long long)st.rtime,
+		       (long long)st.ctime);
+	} else {
+		printf("0x%08x %-10d %-10.10s %-10o %-12llu %-12llu "
+		       "%-10d %-10d\n",
+		       (unsigned)p.key, p.id, uname_of(p.uid, ub, sizeof(ub)),
+		       p.mode, (unsigned long long)st.cbytes,
+		       (unsigned long long)st.qnum, (int)st.lspid,
+		       (int)st.lrpid);
+	}
+	*first = 0;
+}
+
+/* Walk every live object of type through PRIMD_LIST. */
+static int
+list_type(int fd, int type, int json)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	int idx = 0, first = 1, r;
+
+	for (;;) {
+		struct primd_obj_shm *h;
+
+		req_init(&q, PRIMD_LIST, type);
+		q.id = idx;
+		r = call(fd, &q, &p);
+		if (r == ENOENT)
+			return 0;
+		if (r != 0) {
+			fprintf(stderr, "%s: list: %s\n", prog,
+				strerror(r < 0 ? errno : r));
+			return -1;
+		}
+		idx = (p.id & 32767) + 1;
+		h = attach_obj(&p, type);
+		if (h == NULL)
+			continue; /* removed meanwhile, or not readable */
+		if (type == PRIMD_SEM)
+			show_sem(h, json, &first);
+		else
+			show_msg(h, json, &first);
+		shmdt(h);
+	}
+}
+
+static int
+cmd_ipcs(int argc, char **argv)
+{
+	int json = 0, fd, r = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if ((strcmp(argv[i], "-s") == 0 ||
+			  strcmp(argv[i], "--sock") == 0) &&
+			 i + 1 < argc)
+			sock = argv[++i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if ((fd = open_broker()) < 0)
+		return 1;
+	if (json) {
+		printf("{\"semaphores\":[");
+		r |= list_type(fd, PRIMD_SEM, 1);
+		printf("],\"queues\":[");
+		r |= list_type(fd, PRIMD_MSG, 1);
+		printf("]}\n");
+	} else {
+		printf("\n------ Message Queues --------\n");
+		printf("%-10s %-10s %-10s %-10s %-12s %-12s %-10s %-10s\n",
+		       "key", "msqid", "owner", "perms", "used-bytes",
+		       "messages", "lspid", "lrpid");
+		r |= list_type(fd, PRIMD_MSG, 0);
+		printf("\n------ Semaphore Arrays --------\n");
+		printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "key",
+		       "semid", "owner", "perms", "nsems", "waiters", "sempid");
+		r |= list_type(fd, PRIMD_SEM, 0);
+		printf("\n");
+	}
+	close(fd);
+	return r ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------
+ * ipcrm
+ */
+
+static int
+parse_int(const char *s, long min, long max, long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtol(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || *v < min || *v > max)
+		return -1;
+	return 0;
+}
+
+static int
+rm_id(int fd, int type, int id, int quiet_eperm)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	int r;
+
+	req_init(&q, PRIMD_RMID, type);
+	q.id = id;
+	r = call(fd, &q, &p);
+	if (r == 0 || (r == EPERM && quiet_eperm))
+		return 0;
+	if (r == EINVAL)
+		fprintf(stderr, "%s: invalid id (%d)\n", prog, id);
+	else if (r == EPERM)
+		fprintf(stderr, "%s: permission denied for id (%d)\n", prog,
+			id);
+	else
+		fprintf(stderr, "%s: id %d: %s\n", prog, id,
+			strerror(r < 0 ? errno : r));
+	return -1;
+}
+
+static int
+rm_key(int fd, int type, int32_t key)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	int r;
+
+	req_init(&q, PRIMD_GET, type);
+	q.key = key;
+	r = call(fd, &q, &p);
+	if (r == ENOENT) {
+		fprintf(stderr, "%s: key (0x%x) not found\n", prog,
+			(unsigned)key);
+		return -1;
+	}
+	if (r != 0) {
+		fprintf(stderr, "%s: key 0x%x: %s\n", prog, (unsigned)key,
+			strerror(r < 0 ? errno : r));
+		return -1;
+	}
+	return rm_id(fd, type, p.id, 0);
+}
+
+static int
+rm_all(int fd, int type)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	int idx = 0, r, bad = 0;
+
+	for (;;) {
+		req_init(&q, PRIMD_LIST, type);
+		q.id = idx;
+		r = call(fd, &q, &p);
+		if (r == ENOENT)
+			return bad;
+		if (r != 0)
+			return -1;
+		idx = (p.id & 32767) + 1;
+		if (rm_id(fd, type, p.id, 1) != 0)
+			bad = -1;
+	}
+}
+
+static int
+cmd_ipcrm(int argc, char **argv)
+{
+	int fd = -1, bad = 0, did = 0;
+
+	/* First pass: the socket, and a syntax check. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--sock") == 0 && i + 1 < argc) {
+			sock = argv[++i];
+		} else if ((strcmp(a, "-s") == 0 || strcmp(a, "-q") == 0 ||
+			    strcmp(a, "-S") == 0 || strcmp(a, "-Q") == 0) &&
+			   i + 1 < argc) {
+			i++;
+			did = 1;
+		} else if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0 ||
+			   strcmp(a, "--all=sem") == 0 ||
+			   strcmp(a, "--all=msg") == 0) {
+			did = 1;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!did) {
+		fprintf(stderr,
+			"%s: ipcrm: nothing to remove (give -s, -q, "
+			"-S, -Q or --all)\n",
+			prog);
+		usage(stderr);
+		return 2;
+	}
+	if ((fd = open_broker()) < 0)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		long v;
+
+		if (strcmp(a, "--sock") == 0) {
+			i++;
+		} else if (a[0] == '-' && (a[1] == 's' || a[1] == 'q') &&
+			   a[2] == '\0') {
+			int type = a[1] == 's' ? PRIMD_SEM : PRIMD_MSG;
+
+			if (parse_int(argv[++i], 0, INT_MAX, &v) != 0) {
+				fprintf(stderr, "%s: invalid id: %s\n", prog,
+					argv[i]);
+				bad = 1;
+			} else if (rm_id(fd, type, (int)v, 0) != 0)
+				bad = 1;
+		} else if (a[0] == '-' && (a[1] == 'S' || a[1] == 'Q') &&
+			   a[2] == '\0') {
+			int type = a[1] == 'S' ? PRIMD_SEM : PRIMD_MSG;
+
+			if (parse_int(argv[++i], INT_MIN, UINT_MAX, &v) != 0 ||
+			    v == 0) {
+				fprintf(stderr, "%s: invalid key: %s\n", prog,
+					argv[i]);
+				bad = 1;
+			} else if (rm_key(fd, type, (int32_t)(uint32_t)v) != 0)
+				bad = 1;
+		} else {
+			if (strcmp(a, "--all=msg") != 0 &&
+			    rm_all(fd, PRIMD_SEM) != 0)
+				bad = 1;
+			if (strcmp(a, "--all=sem") != 0 &&
+			    rm_all(fd, PRIMD_MSG) != 0)
+				bad = 1;
+		}
+	}
+	close(fd);
+	return bad;
+}
+
+/* ------------------------------------------------------------------
+ * status
+ */
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-s") == 0 ||
+		     strcmp(argv[i], "--sock") == 0) &&
+		    i + 1 < argc)
+			sock = argv[++i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (resolve_sock() != 0)
+		return 1;
+	printf("socket: %s\n", sock);
+	fd = bconnect(sock);
+	if (fd < 0) {
+		printf("broker: not running (%s)\n", strerror(errno));
+		return 1;
+	}
+	req_init(&q, PRIMD_HELLO, 0);
+	if (call(fd, &q, &p) != 0) {
+		printf("broker: not answering\n");
+		close(fd);
+		return 1;
+	}
+	printf("broker: running\n");
+	printf("semaphore sets: %u (%u semaphores), queues: %u "
+	       "(%llu messages, %llu bytes)\n",
+	       p.info.sem_sets, p.info.sem_sems, p.info.msg_queues,
+	       (unsigned long long)p.info.msg_msgs,
+	       (unsigned long long)p.info.msg_bytes);
+	printf("limits: semmsl %u semmns %u semopm %u semmni %u msgmax %u "
+	       "msgmnb %u msgmni %u\n",
+	       p.info.semmsl, p.info.semmns, p.info.semopm, p.info.semmni,
+	       p.info.msgmax, p.info.msgmnb, p.info.msgmni);
+	close(fd);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int i = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (i + 1 < argc && strcmp(argv[i], "--sock") == 0) {
+		sock = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	argc -= i;
+	argv += i;
+	if (strcmp(argv[0], "run") == 0)
+		return cmd_run(argc, argv);
+	if (strcmp(argv[0], "ipcs") == 0)
+		return cmd_ipcs(argc, argv);
+	if (strcmp(argv[0], "ipcrm") == 0)
+		return cmd_ipcrm(argc, argv);
+	if (strcmp(argv[0], "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The broker client: one SOCK_SEQPACKET connection per process to the
+ * broker of this IPC namespace (see broker/proto.h), used only by the rare
+ * control calls (*get, IPC_SET, IPC_RMID, *_INFO, *_STAT by index) and by
+ * a cache miss. Data-path calls never come here once a process is
+ * registered.
+ *
+ * Concurrency: one mutex serialises requests; a request holds it from send
+ * to reply, so replies can never be mixed up. The connection is made again
+ * after fork (in the child), after an error and whenever the effective uid
+ * or gid differs from the one it was made with (the broker trusts only
+ * SO_PEERCRED, read at connect time). The fork child handler only forgets
+ * state; it takes no lock. The socket is SOCK_CLOEXEC.
+ *
+ * When no broker answers within PRIM_BROKER_WAIT milliseconds (default
+ * 3000), calls fail with ENOSYS, what a kernel without System V IPC says.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sysv_int.h"
+
+#define WAIT_DEFAULT_MS 3000
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int bfd = -1; /* under mu */
+static pid_t bpid;   /* process the connection belongs to */
+static uid_t beuid;
+static gid_t begid;
+static uint32_t seq;
+static struct primd_info limits; /* from HELLO, under mu */
+static _Atomic int have_limits;	 /* limits valid (kept across fork) */
+static _Atomic int registered;	 /* HELLO done by this process */
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long
+wait_ms(void)
+{
+	const char *s = getenv("PRIM_BROKER_WAIT");
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return WAIT_DEFAULT_MS;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v < 0)
+		return WAIT_DEFAULT_MS;
+	return v > 86400000L ? 86400000L : v;
+}
+
+static void
+disconnect(void)
+{
+	/* Only close a descriptor this process made: after fork the child's
+	 * copy is closed by the fork handler already. */
+	if (bfd >= 0)
+		close(bfd);
+	bfd = -1;
+	atomic_store(&registered, 0);
+}
+
+/* One exchange on the current connection. 0, or -1 when it is broken. */
+static int
+exchange(struct primd_req *req, struct primd_rep *rep)
+{
+	ssize_t n;
+
+	req->magic = PRIMD_MAGIC;
+	req->version = PRIMD_VERSION;
+	req->seq = ++seq;
+	do
+		n = send(bfd, req, sizeof(*req), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*req))
+		return -1;
+	do
+		n = recv(bfd, rep, sizeof(*rep), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*rep) || rep->magic != PRIMD_MAGIC ||
+	    rep->version != PRIMD_VERSION || rep->seq != req->seq ||
+	    rep->op != req->op)
+		return -1;
+	return 0;
+}
+
+/* Connect and say HELLO, waiting for a broker up to PRIM_BROKER_WAIT ms.
+ * Called with mu held. Returns 0 or -ENOSYS. */
+static int
+connect_broker(void)
+{
+	long deadline = now_ms() + wait_ms(), pause = 5;
+	struct sockaddr_un sa;
+	struct primd_req req;
+	struct primd_rep rep;
+	int saved = errno, fd;
+
+	disconnect();
+	for (;;) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sun_family = AF_UNIX;
+		if (primd__sock_path(sa.sun_path, sizeof(sa.sun_path), 0) != 0)
+			break;
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			bfd = fd;
+			bpid = getpid();
+			beuid = geteuid();
+			begid = getegid();
+			memset(&req, 0, sizeof(req));
+			req.op = PRIMD_HELLO;
+			if (exchange(&req, &rep) == 0 && rep.err == 0) {
+				limits = rep.info;
+				atomic_store(&have_limits, 1);
+				atomic_store(&registered, 1);
+				errno = saved;
+				return 0;
+			}
+			disconnect();
+		} else {
+			close(fd);
+		}
+		long left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		if (pause > left)
+			pause = left;
+		struct timespec ts = {pause / 1000, (pause % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		if (pause < 100)
+			pause *= 2;
+	}
+	errno = saved;
+	return -ENOSYS;
+}
+
+/* Called with mu held: a connection usable by this process, as it is now. */
+static int
+ensure(void)
+{
+	struct pollfd p = { .fd = bfd, .events = POLLIN | POLLRDHUP };
+
+	/*
+	 * A broker that died (and maybe came back) left this connection
+	 * hung up: notice it before sending, so that a request which cannot
+	 * be retried (RMID, a creating GET) goes to the new broker instead
+	 * of failing. Nothing is ever pending on a healthy connection.
+	 */
+	if (bfd >= 0 && bpid == getpid() && beuid == geteuid() &&
+	    begid == getegid() && poll(&p, 1, 0) == 0)
+		return 0;
+	return connect_broker();
+}
+
+/* May a request be sent again after the connection broke mid-way? Not one
+ * that creates a new object or removes one: it may have been done. */
+static int
+retryable(const struct primd_req *req)
+{
+	if (req->op == PRIMD_RMID)
+		return 0;
+	if (req->op == PRIMD_GET &&
+	    (req->key == 0 || ((req->flags & 01000) && (req->flags & 02000))))
+		return 0; /* IPC_PRIVATE, or IPC_CREAT | IPC_EXCL */
+	return 1;
+}
+
+int
+sysv__call(struct primd_req *req, struct primd_rep *rep)
+{
+	int saved = errno, r = -ENOSYS;
+
+	pthread_mutex_lock(&mu);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((r = ensure()) != 0)
+			break;
+		if (exchange(req, rep) == 0) {
+			r = 0;
+			break;
+		}
+		disconnect();
+		r = -ENOSYS;
+		if (!retryable(req))
+			break;
+	}
+	pthread_mutex_unlock(&mu);
+	errno = saved;
+	return r;
+}
+
+int
+sysv__registered(void)
+{
+	int saved = errno, r;
+
+	if (atomic_load_explicit(&registered, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&mu);
+	r = atomic_load(&registered) ? 0 : ensure();
+	pthread_mutex_unlock(&mu);
+	errno = saved;
+	return r;
+}
+
+const struct primd_info *
+sysv__limits(int *err)
+{
+	int r;
+
+	if (atomic_load_explicit(&have_limits, memory_order_acquire))
+		return &limits;
+	if ((r = sysv__registered()) != 0) {
+		*err = r;
+		return NULL;
+	}
+	return &limits;
+}
+
+void
+sysv__broker_atfork_child(void)
+{
+	/*
+	 * The child shares the parent's socket: close its copy, so the two
+	 * never read each other's replies, and register again on first use
+	 * (the broker watches pids). The mutex may have been held by a
+	 * thread that does not exist here: start from a fresh one.
+	 */
+	if (bfd >= 0)
+		close(bfd);
+	bfd = -1;
+	atomic_store(&registered, 0);
+	pthread_mutex_init(&mu, NULL);
+}

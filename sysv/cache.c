@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The per-process id cache: id -> attached backing segment and open libprim
+ * handle, one fixed array per type indexed by id % 32768 (the broker's ids
+ * are index + 32768 * sequence, so two live objects never share a slot).
+ *
+ * Concurrency: lookups take no lock: one atomic increment of the slot's
+ * reference count, then plain reads of fields that cannot change while a
+ * reference is held. Misses, installs and permission refreshes run under
+ * one mutex (taken before the broker's, never after). A slot whose object
+ * was removed is marked DYING; the last reference dropped detaches the
+ * segment, so no thread ever loses a mapping it is still using (a waiter
+ * woken by IPC_RMID still reads the segment on its way out). When a slot
+ * cannot be reused yet, the call gets a temporary mapping of its own.
+ *
+ * Memory ordering:
+ * CACHE_1: a lookup's increment (acquire) pairs with the install's release
+ *          of VALID: fields written before VALID are seen after it.
+ * CACHE_2: the release of a reference (release) pairs with the cleanup's
+ *          acquire CAS: the mapping is detached only after every use.
+ *
+ * After fork the child inherits the mappings and the cache as they are;
+ * references held by threads that do not exist in the child are never
+ * dropped, which only keeps a removed object mapped.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "prim/msgq.h"
+#include "prim/sem.h"
+#include "sysv_int.h"
+
+#define C_REFS	((UINT64_C(1) << 40) - 1)
+#define C_VALID (UINT64_C(1) << 40) /* installed, usable */
+#define C_DYING (UINT64_C(1) << 41) /* retired, detach at last put */
+#define C_BUSY	(UINT64_C(1) << 42) /* owned by an installer or cleaner */
+
+static struct sysv_obj cache[2][SYSV_IPCMNI];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct sysv_obj *
+slot(int type, int id)
+{
+	return &cache[type - 1][(unsigned)id % SYSV_IPCMNI];
+}
+
+static uint32_t
+ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void
+detach(struct sysv_obj *o)
+{
+	if (o->type == PRIMD_MSG && o->handle != NULL)
+		prim_msgq_close(o->handle);
+	if (o->base != NULL)
+		syscall(SYS_shmdt, o->base);
+	o->handle = NULL;
+	o->base = NULL;
+	o->hdr = NULL;
+}
+
+/* The slot is DYING with no reference: detach it, unless someone else
+ * took a reference (then they will) or already did. */
+static void
+cleanup(struct sysv_obj *e)
+{
+	uint64_t exp = C_DYING;
+	int saved = errno;
+
+	/* CACHE_2: every use happened before; pairs with put's release. */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &exp, C_BUSY,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return;
+	detach(e);
+	e->id = -1;
+	atomic_fetch_and_explicit(&e->ctl, ~C_BUSY, memory_order_release);
+	errno = saved;
+}
+
+void
+sysv__put(struct sysv_obj *o)
+{
+	uint64_t old;
+
+	if (o->temp) {
+		int saved = errno;
+
+		detach(o);
+		free(o);
+		errno = saved;
+		return;
+	}
+	/* CACHE_2: our reads of the mapping come before; pairs with cleanup. */
+	old = atomic_fetch_sub_explicit(&o->ctl, 1, memory_order_release);
+	if ((old & C_REFS) == 1 && (old & ~C_REFS) == C_DYING)
+		cleanup(o);
+}
+
+/* Mark an installed slot DYING (the caller holds a reference). */
+static void
+retire(struct sysv_obj *e)
+{
+	uint64_t old = atomic_load(&e->ctl);
+
+	if (e->temp)
+		return;
+	while ((old & C_VALID) &&
+	       !atomic_compare_exchange_weak(&e->ctl, &old,
+					     (old & ~C_VALID) | C_DYING))
+		;
+}
+
+/* Is the object still what the cache says? 0, or -EINVAL (removed). */
+static int
+live(const struct sysv_obj *o, int id)
+{
+	const struct primd_obj_shm *h = o->hdr;
+
+	if (ld32(&h->magic) != PRIMD_OBJ_MAGIC || h->type != o->type ||
+	    (int32_t)ld32((const uint32_t *)&h->id) != id ||
+	    ld32(&h->state) != PRIMD_OBJ_LIVE)
+		return -EINVAL;
+	return 0;
+}
+
+/* Attach and open the object the broker described into *o. */
+static int
+attach(int type, const struct primd_rep *rep, struct sysv_obj *o)
+{
+	struct primd_obj_shm *h;
+	struct shmid_ds sd;
+	uint64_t segsz, off, len;
+	void *base, *obj;
+	int rw = (rep->access & PRIMD_ACC_W) != 0, r;
+
+	memset(o, 0, sizeof(*o));
+	base =
+	    (void *)syscall(SYS_shmat, rep->shmid, NULL, rw ? 0 : SHM_RDONLY);
+	if (base == (void *)-1 && rw) {
+		rw = 0; /* W on the object without R: read what we may */
+		base = (void *)syscall(SYS_shmat, rep->shmid, NULL, SHM_RDONLY);
+	}
+	if (base == (void *)-1)
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	o->base = base;
+	o->hdr = h = base;
+	o->type = type;
+	o->id = rep->id;
+	o->rw = rw;
+	segsz = rep->seg_size;
+	/* The kernel's size is the truth: never read past the segment. */
+	if (syscall(SYS_shmctl, rep->shmid, IPC_STAT, &sd) == 0 &&
+	    (uint64_t)sd.shm_segsz < segsz)
+		segsz = sd.shm_segsz;
+	r = -EINVAL;
+	if (segsz < PRIMD_OBJ_HDR || ld32(&h->magic) != PRIMD_OBJ_MAGIC ||
+	    h->version != PRIMD_OBJ_VERSION || live(o, rep->id) != 0)
+		goto fail;
+	off = h->obj_off;
+	len = h->obj_len;
+	if (off < PRIMD_OBJ_HDR || (off & 63) != 0 || off > segsz ||
+	    len > segsz - off || len == 0)
+		goto fail;
+	obj = (char *)base + off;
+	atomic_store(&o->perm_seq, ld32(&h->perm_seq));
+	atomic_store(&o->access, rep->access);
+	if (type == PRIMD_SEM)
+		r = prim_semset_open(obj, (size_t)len,
+				     (struct prim_semset **)&o->handle);
+	else
+		r = prim_msgq_open(obj, (size_t)len,
+				   (struct prim_msgq **)&o->handle);
+	if (r == 0)
+		return 0;
+	if (r != -ENOMEM)
+		r = -EINVAL; /* corrupt, or removed meanwhile */
+fail:
+	detach(o);
+	return r;
+}
+
+/* Put *tmp (attached) into the slot, or into a temporary record.
+ * Called with mu held. */
+static int
+install(struct sysv_obj *e, struct sysv_obj *tmp, struct sysv_obj **op)
+{
+	struct sysv_obj *t;
+
+	for (int spin = 0; spin < 1000; spin++) {
+		uint64_t exp = 0;
+
+		if (atomic_compare_exchange_weak_explicit(
+			&e->ctl, &exp, C_BUSY | 1, memory_order_acquire,
+			memory_order_relaxed)) {
+			e->id = tmp->id;
+			e->type = tmp->type;
+			e->temp = 0;
+			e->rw = tmp->rw;
+			atomic_store(&e->access, atomic_load(&tmp->access));
+			atomic_store(&e->perm_seq, atomic_load(&tmp->perm_seq));
+			e->base = tmp->base;
+			e->hdr = tmp->hdr;
+			e->handle = tmp->handle;
+			/* CACHE_1: publish the fields; pairs with lookups. */
+			atomic_fetch_add_explicit(&e->ctl, C_VALID - C_BUSY,
+						  memory_order_release);
+			*op = e;
+			return 0;
+		}
+		if (exp & (C_VALID | C_DYING))
+			break; /* in use by another object or draining */
+		sched_yield(); /* transient references: let them pass */
+	}
+	if ((t = malloc(sizeof(*t))) == NULL) {
+		detach(tmp);
+		return -ENOMEM;
+	}
+	memcpy(t, tmp, sizeof(*t));
+	t->temp = 1;
+	*op = t;
+	return 0;
+}
+
+/* Try the slot: 1 with a reference in *op, 0 on a miss, or -EINVAL. */
+static int
+lookup(int type, int id, struct sysv_obj **op)
+{
+	struct sysv_obj *e = slot(type, id);
+	uint64_t old;
+
+	/* CACHE_1: see the installed fields; pairs with install. */
+	old = atomic_fetch_add_explicit(&e->ctl, 1, memory_order_acquire);
+	if (!(old & C_VALID)) {
+		sysv__put(e);
+		return 0;
+	}
+	if (e->id != id) {
+		/* Another id of this index: drop ours if its object is gone,
+		 * and let the broker judge the one asked for. */
+		if (live(e, e->id) != 0)
+			retire(e);
+		sysv__put(e);
+		return 0;
+	}
+	if (live(e, id) != 0) {
+		retire(e);
+		sysv__put(e);
+		return -EINVAL;
+	}
+	*op = e;
+	return 1;
+}
+
+/* IPC_SET changed the object's permissions since we asked: ask again. A
+ * reference is held on e. Returns 0, 1 (remap needed: e was put), or
+ * -errno (e was put). */
+static int
+refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_OPEN;
+	req.type = (uint16_t)type;
+	req.id = id;
+	if ((r = sysv__call(&req, &rep)) == 0)
+		r = -rep.err;
+	if (r != 0) {
+		if (r == -EINVAL || r == -EIDRM) {
+			retire(e);
+			r = -EINVAL;
+		}
+		sysv__put(e);
+		return r;
+	}
+	if ((rep.access & PRIMD_ACC_W) && !e->rw && !e->temp) {
+		retire(e);
+		sysv__put(e);
+		return 1;
+	}
+	atomic_store(&e->access, rep.access);
+	atomic_store(&e->perm_seq, seen);
+	return 0;
+}
+
+static int
+slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	struct sysv_obj tmp;
+	int r;
+
+	pthread_mutex_lock(&mu);
+	if ((r = lookup(type, id, op)) != 0) {
+		pthread_mutex_unlock(&mu);
+		return r < 0 ? r : 0;
+	}
+	if (hint == NULL) {
+		memset(&req, 0, sizeof(req));
+		req.op = PRIMD_OPEN;
+		req.type = (uint16_t)type;
+		req.id = id;
+		if ((r = sysv__call(&req, &rep)) == 0)
+			r = -rep.err;
+		if (r == 0 && rep.id != id)
+			rep.id = id; /* OPEN answers for the id asked */
+		if (r != 0) {
+			pthread_mutex_unlock(&mu);
+			return r == -EIDRM ? -EINVAL : r;
+		}
+		hint = &rep;
+	}
+	if ((r = attach(type, hint, &tmp)) == 0)
+		r = install(slot(type, id), &tmp, op);
+	pthread_mutex_unlock(&mu);
+	return r;
+}
+
+int
+sysv__get(int type, int id, struct sysv_obj **op)
+{
+	int r;
+
+	if (id < 0)
+		return -EINVAL;
+	if ((r = sysv__registered()) != 0)
+		return r;
+	for (int tries = 0; tries < 4; tries++) {
+		struct sysv_obj *e;
+		uint32_t seq;
+
+		if ((r = lookup(type, id, &e)) < 0)
+			return r;
+		if (r == 0) {
+			if ((r = slow_get(type, id, NULL, &e)) != 0)
+				return r;
+		}
+		seq = ld32(&e->hdr->perm_seq);
+		if (seq == atomic_load_explicit(&e->perm_seq,
+						memory_order_relaxed) ||
+		    (seq & 1)) {
+			*op = e;
+			return 0;
+		}
+		pthread_mutex_lock(&mu);
+		r = refresh(type, id, e, seq);
+		pthread_mutex_unlock(&mu);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			*op = e;
+			return 0;
+		}
+		/* r == 1: mapped again on the next round */
+	}
+	return -EINVAL;
+}
+
+int
+sysv__get_from(int type, const struct primd_rep *rep, struct sysv_obj **op)
+{
+	int r;
+
+	if ((r = sysv__registered()) != 0)
+		return r;
+	if (rep->id < 0)
+		return -EINVAL;
+	if ((r = slow_get(type, rep->id, rep, op)) != 0)
+		return sysv__get(type, rep->id, op);
+	return 0;
+}
+
+void
+sysv__forget(int type, int id)
+{
+	struct sysv_obj *e = slot(type, id);
+	uint64_t old;
+
+	old = atomic_fetch_add_explicit(&e->ctl, 1, memory_order_acquire);
+	if ((old & C_VALID) && e->id == id)
+		retire(e);
+	sysv__put(e);
+}
+
+void
+sysv__perm(const struct sysv_obj *o, struct sysv_perm *p)
+{
+	const struct primd_obj_shm *h = o->hdr;
+
+	for (int spin = 0;; spin++) {
+		uint32_t s1 = ld32(&h->perm_seq), s2;
+
+		if ((s1 & 1) && spin < 100000) {
+			if (spin > 100)
+				sched_yield();
+			continue;
+		}
+		p->uid = ld32(&h->uid);
+		p->gid = ld32(&h->gid);
+		p->cuid = ld32(&h->cuid);
+		p->cgid = ld32(&h->cgid);
+		p->mode = ld32(&h->mode) & 0777;
+		p->key = (int32_t)ld32((const uint32_t *)&h->key);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = ld32(&h->perm_seq);
+		/* A writer that died mid-way leaves the count odd: after a
+		 * while, take what is there rather than hang. */
+		if (s1 == s2 || spin >= 100000)
+			return;
+	}
+}
+
+void
+sysv__cache_atfork_child(void)
+{
+	pthread_mutex_init(&mu, NULL);
+}

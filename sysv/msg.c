@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * msgget, msgsnd, msgrcv and msgctl on libprim message queues. msgget and
+ * the control commands that need the broker's authority (IPC_SET,
+ * IPC_RMID, IPC_INFO, MSG_INFO, MSG_STAT, MSG_STAT_ANY) ask the broker;
+ * msgsnd, msgrcv and IPC_STAT run in the caller on the mapped queue.
+ * Checks come in the kernel's order (ipc/msg.c).
+ *
+ * Concurrency: every function is thread-safe; none is async-signal-safe.
+ * msgsnd and msgrcv are not cancellation points (see libsysv(7)).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/types.h>
+
+#include "prim/msgq.h"
+#include "sysv_int.h"
+
+_Static_assert(MSG_NOERROR == PRIM_MSG_NOERROR &&
+		   MSG_EXCEPT == PRIM_MSG_EXCEPT && MSG_COPY == PRIM_MSG_COPY &&
+		   IPC_NOWAIT == PRIM_IPC_NOWAIT,
+	       "flag bits are the kernel's");
+
+/* The kernel's compile-time constants (uapi linux/msg.h) for IPC_INFO. */
+#define K_MSGSSZ  16
+#define K_MSGSEG  0xffff
+#define K_MSGMAP  16384
+#define K_MSGPOOL 512000
+#define K_MSGTQL  16384
+
+struct sysv_msgbuf {
+	long mtype;
+	char mtext[];
+};
+
+static int
+bad_ptr(const void *p)
+{
+	return (uintptr_t)p < 4096;
+}
+
+SYSV_EXPORT int
+msgget(key_t key, int msgflg)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	struct sysv_obj *o;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_GET;
+	req.type = PRIMD_MSG;
+	req.key = key;
+	req.flags = msgflg;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return SYSV_RET(r);
+	if (rep.err != 0)
+		return SYSV_RET(-rep.err);
+	if (sysv__get_from(PRIMD_MSG, &rep, &o) == 0)
+		sysv__put(o);
+	return rep.id;
+}
+
+static int
+do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
+{
+	const struct sysv_msgbuf *m = msgp;
+	const struct primd_info *lim;
+	struct sysv_obj *o;
+	long mtype;
+	int r;
+
+	if (msgp == NULL || bad_ptr(msgp))
+		return -EFAULT; /* the kernel reads mtype first */
+	mtype = m->mtype;
+	if ((lim = sysv__limits(&r)) == NULL)
+		return r;
+	if (msgsz > lim->msgmax || (long)msgsz < 0 || msqid < 0)
+		return -EINVAL;
+	if (mtype < 1)
+		return -EINVAL;
+	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
+		return r;
+	if (!(sysv__access(o) & PRIMD_ACC_W) || !o->rw)
+		r = -EACCES;
+	else
+		r = prim_msgq_send(o->handle, mtype, m->mtext, msgsz, msgflg);
+	sysv__put(o);
+	if (r == -ETIMEDOUT)
+		r = -EAGAIN;
+	return r;
+}
+
+SYSV_EXPORT int
+msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
+{
+	int saved = errno, r = do_send(msqid, msgp, msgsz, msgflg);
+
+	errno = saved;
+	return SYSV_RET(r);
+}
+
+static ssize_t
+do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
+{
+	struct sysv_msgbuf *m = msgp;
+	const struct primd_info *lim;
+	struct sysv_obj *o;
+	char small[256], *scratch = NULL;
+	long type = 0;
+	ssize_t n;
+	int r;
+
+	if (msqid < 0 || (long)msgsz < 0)
+		return -EINVAL;
+	if (msgflg & MSG_COPY) {
+		if ((msgflg & MSG_EXCEPT) || !(msgflg & IPC_NOWAIT))
+			return -EINVAL;
+		return -ENOSYS; /* as a kernel without checkpoint/restore */
+	}
+	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
+		return r;
+	if (!(sysv__access(o) & PRIMD_ACC_R) || !o->rw) {
+		n = -EACCES; /* !rw: taking a message writes the queue */
+		goto out;
+	}
+	if (msgp == NULL || bad_ptr(msgp)) {
+		/*
+		 * The kernel takes the message, then fails to copy it out
+		 * (EFAULT, message gone); E2BIG, ENOMSG and waiting come
+		 * first. Receive into scratch space to do the same.
+		 */
+		size_t cap = msgsz;
+
+		if ((lim = sysv__limits(&r)) != NULL && cap > lim->msgmax)
+			cap = lim->msgmax;
+		if (cap > sizeof(small) && (scratch = malloc(cap)) == NULL) {
+			n = -ENOMEM;
+			goto out;
+		}
+		n = prim_msgq_recv(o->handle, scratch ? scratch : small, cap,
+				   msgtyp, msgflg, &type);
+		free(scratch);
+		if (n >= 0)
+			n = -EFAULT;
+		goto out;
+	}
+	n = prim_msgq_recv(o->handle, m->mtext, msgsz, msgtyp, msgflg, &type);
+	if (n >= 0)
+		m->mtype = type;
+out:
+	sysv__put(o);
+	if (n == -ETIMEDOUT)
+		n = -ENOMSG;
+	return n;
+}
+
+SYSV_EXPORT ssize_t
+msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
+{
+	int saved = errno;
+	ssize_t r = do_recv(msqid, msgp, msgsz, msgtyp, msgflg);
+
+	errno = saved;
+	return SYSV_RET(r);
+}
+
+static void
+fill_stat(struct sysv_obj *o, int id, const struct prim_msgq_stat *st,
+	  struct msqid_ds *ds)
+{
+	struct sysv_perm p;
+
+	sysv__perm(o, &p);
+	memset(ds, 0, sizeof(*ds));
+	ds->msg_perm.__key = p.key;
+	ds->msg_perm.uid = p.uid;
+	ds->msg_perm.gid = p.gid;
+	ds->msg_perm.cuid = p.cuid;
+	ds->msg_perm.cgid = p.cgid;
+	ds->msg_perm.mode = (unsigned short)p.mode;
+	ds->msg_perm.__seq = (unsigned short)(id / SYSV_IPCMNI);
+	ds->msg_stime = (time_t)st->stime;
+	ds->msg_rtime = (time_t)st->rtime;
+	ds->msg_ctime = (time_t)st->ctime;
+	ds->__msg_cbytes = (msgqnum_t)st->cbytes;
+	ds->msg_qnum = (msgqnum_t)st->qnum;
+	ds->msg_qbytes = (msglen_t)st->qbytes;
+	ds->msg_lspid = st->lspid;
+	ds->msg_lrpid = st->lrpid;
+}
+
+/* IPC_STAT by id (R needed unless any), or after STAT_INDEX. */
+static int
+msg_stat(int id, int check, struct msqid_ds *ds, const struct primd_rep *hint)
+{
+	struct prim_msgq_stat st;
+	struct sysv_obj *o;
+	int r;
+
+	r = hint ? sysv__get_from(PRIMD_MSG, hint, &o)
+		 : sysv__get(PRIMD_MSG, id, &o);
+	if (r != 0)
+		return r;
+	if (check && !(sysv__access(o) & PRIMD_ACC_R))
+		r = -EACCES;
+	else if ((r = prim_msgq_stat(o->handle, &st)) != 0)
+		r = r == -EIDRM ? -EINVAL : r;
+	else if (ds == NULL || bad_ptr(ds))
+		r = -EFAULT;
+	else
+		fill_stat(o, id, &st, ds);
+	sysv__put(o);
+	return r;
+}
+
+static int
+msg_info(int cmd, struct msginfo *mi)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_INFO;
+	req.type = PRIMD_MSG;
+	req.flags = cmd;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	if (mi == NULL || bad_ptr(mi))
+		return -EFAULT;
+	memset(mi, 0, sizeof(*mi));
+	mi->msgmni = (int)rep.info.msgmni;
+	mi->msgmax = (int)rep.info.msgmax;
+	mi->msgmnb = (int)rep.info.msgmnb;
+	mi->msgssz = K_MSGSSZ;
+	mi->msgseg = K_MSGSEG;
+	if (cmd == MSG_INFO) {
+		mi->msgpool = (int)rep.info.msg_queues;
+		mi->msgmap = rep.info.msg_msgs > INT_MAX
+				 ? INT_MAX
+				 : (int)rep.info.msg_msgs;
+		mi->msgtql = rep.info.msg_bytes > INT_MAX
+				 ? INT_MAX
+				 : (int)rep.info.msg_bytes;
+	} else {
+		mi->msgmap = K_MSGMAP;
+		mi->msgpool = K_MSGPOOL;
+		mi->msgtql = K_MSGTQL;
+	}
+	return rep.info.max_index < 0 ? 0 : rep.info.max_index;
+}
+
+SYSV_EXPORT int
+msgctl(int msqid, int cmd, struct msqid_ds *buf)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r, saved = errno;
+
+	cmd &= ~SYSV_IPC_64;
+	if (msqid < 0 || cmd < 0)
+		return SYSV_RET(-EINVAL);
+	memset(&req, 0, sizeof(req));
+	req.type = PRIMD_MSG;
+	req.id = msqid;
+	switch (cmd) {
+	case IPC_INFO:
+	case MSG_INFO:
+		r = msg_info(cmd, (struct msginfo *)buf);
+		break;
+	case IPC_STAT:
+		r = msg_stat(msqid, 1, buf, NULL);
+		break;
+	case MSG_STAT:
+	case MSG_STAT_ANY:
+		req.op = PRIMD_STAT_INDEX;
+		req.flags = cmd == MSG_STAT_ANY;
+		if ((r = sysv__call(&req, &rep)) == 0 && (r = -rep.err) == 0 &&
+		    (r = msg_stat(rep.id, 0, buf, &rep)) == 0)
+			r = rep.id;
+		break;
+	case IPC_SET:
+		if (buf == NULL || bad_ptr(buf)) {
+			r = -EFAULT;
+			break;
+		}
+		req.op = PRIMD_SET;
+		req.uid = buf->msg_perm.uid;
+		req.gid = buf->msg_perm.gid;
+		req.mode = buf->msg_perm.mode & 0777;
+		req.qbytes = buf->msg_qbytes;
+		/* The broker applies qbytes and sets msg_ctime. */
+		if ((r = sysv__call(&req, &rep)) == 0)
+			r = -rep.err;
+		break;
+	case IPC_RMID:
+		req.op = PRIMD_RMID;
+		if ((r = sysv__call(&req, &rep)) == 0 && (r = -rep.err) == 0)
+			sysv__forget(PRIMD_MSG, msqid);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	errno = saved;
+	return SYSV_RET(r);
+}

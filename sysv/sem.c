@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * semget, semop, semtimedop and semctl on libprim semaphore sets. semget
+ * and the control commands that need the broker's authority (IPC_SET,
+ * IPC_RMID, IPC_INFO, SEM_INFO, SEM_STAT, SEM_STAT_ANY) ask the broker;
+ * everything else runs in the caller on the mapped set. Checks come in the
+ * kernel's order (ipc/sem.c), so each call fails with the errno the kernel
+ * would give.
+ *
+ * Concurrency: every function is thread-safe; none is async-signal-safe
+ * or a cancellation point (see libsysv(7)).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <time.h>
+
+#include "prim/sem.h"
+#include "sysv_int.h"
+
+/* POSIX leaves this union to the application; glibc declares it only
+ * under a feature macro. */
+union sysv_semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+	struct seminfo *__buf;
+};
+
+_Static_assert(sizeof(struct sembuf) == sizeof(struct prim_sembuf),
+	       "struct sembuf is prim_sembuf");
+_Static_assert(IPC_NOWAIT == PRIM_IPC_NOWAIT && SEM_UNDO == PRIM_SEM_UNDO,
+	       "flag bits are the kernel's");
+
+/* The kernel's compile-time constants (uapi linux/sem.h) that IPC_INFO
+ * reports whatever the tunables say. */
+#define K_SEMMAP 1024000000
+#define K_SEMMNU 1024000000
+#define K_SEMUME 500
+#define K_SEMUSZ 20
+#define K_SEMVMX 32767
+#define K_SEMAEM 32767
+
+/* Pointers the kernel's copy_from_user would refuse for sure. */
+static int
+bad_ptr(const void *p)
+{
+	return (uintptr_t)p < 4096;
+}
+
+SYSV_EXPORT int
+semget(key_t key, int nsems, int semflg)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	struct sysv_obj *o;
+	int r;
+
+	if (nsems < 0)
+		return SYSV_RET(-EINVAL);
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_GET;
+	req.type = PRIMD_SEM;
+	req.key = key;
+	req.flags = semflg;
+	req.nsems = nsems;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return SYSV_RET(r);
+	if (rep.err != 0)
+		return SYSV_RET(-rep.err);
+	/* Map it now: the first semop then needs no broker. */
+	if (sysv__get_from(PRIMD_SEM, &rep, &o) == 0)
+		sysv__put(o);
+	return rep.id;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline rel from now, saturating. */
+static void
+deadline_of(const struct timespec *rel, struct timespec *abs)
+{
+	clock_gettime(CLOCK_MONOTONIC, abs);
+	if (rel->tv_sec > INT_MAX / 2 - abs->tv_sec) {
+		abs->tv_sec = INT_MAX / 2; /* decades: as good as never */
+		abs->tv_nsec = 0;
+		return;
+	}
+	abs->tv_sec += rel->tv_sec;
+	abs->tv_nsec += rel->tv_nsec;
+	if (abs->tv_nsec >= 1000000000L) {
+		abs->tv_sec++;
+		abs->tv_nsec -= 1000000000L;
+	}
+}
+
+static int
+do_semop(int semid, struct sembuf *sops, size_t nsops,
+	 const struct timespec *timeout)
+{
+	const struct primd_info *lim;
+	struct timespec abs;
+	struct sysv_obj *o;
+	unsigned max = 0;
+	int alter = 0, r, saved = errno;
+
+	if (nsops < 1)
+		return -EINVAL;
+	if ((lim = sysv__limits(&r)) == NULL)
+		return r;
+	if (nsops > lim->semopm)
+		return -E2BIG;
+	if (sops == NULL || bad_ptr(sops))
+		return -EFAULT;
+	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
+				timeout->tv_nsec >= 1000000000L))
+		return -EINVAL;
+	for (size_t i = 0; i < nsops; i++) {
+		if (sops[i].sem_num > max)
+			max = sops[i].sem_num;
+		if (sops[i].sem_op != 0)
+			alter = 1;
+	}
+	if ((r = sysv__get(PRIMD_SEM, semid, &o)) != 0)
+		return r;
+	if (max >= (unsigned)prim_semset_nsems(o->handle))
+		r = -EFBIG;
+	else if (!(sysv__access(o) & (alter ? PRIMD_ACC_W : PRIMD_ACC_R)) ||
+		 !o->rw)
+		r = -EACCES; /* !rw: even waiting writes the set */
+	else if (timeout != NULL) {
+		deadline_of(timeout, &abs);
+		r = prim_sem_op_timed(
+		    o->handle, (const struct prim_sembuf *)sops, nsops, &abs);
+	} else {
+		r = prim_sem_op(o->handle, (const struct prim_sembuf *)sops,
+				nsops);
+	}
+	sysv__put(o);
+	if (r == -ETIMEDOUT)
+		r = -EAGAIN;
+	errno = saved;
+	return r;
+}
+
+SYSV_EXPORT int
+semop(int semid, struct sembuf *sops, size_t nsops)
+{
+	int r = do_semop(semid, sops, nsops, NULL);
+
+	return SYSV_RET(r);
+}
+
+SYSV_EXPORT int
+semtimedop(int semid, struct sembuf *sops, size_t nsops,
+	   const struct timespec *timeout)
+{
+	int r;
+
+	if (timeout != NULL && bad_ptr(timeout))
+		return SYSV_RET(-EFAULT); /* copied first by the kernel */
+	r = do_semop(semid, sops, nsops, timeout);
+	return SYSV_RET(r);
+}
+
+static void
+fill_stat(struct sysv_obj *o, int id, struct semid_ds *ds)
+{
+	struct sysv_perm p;
+	int64_t otime, ctime;
+
+	sysv__perm(o, &p);
+	prim_semset_times(o->handle, &otime, &ctime);
+	memset(ds, 0, sizeof(*ds));
+	ds->sem_perm.__key = p.key;
+	ds->sem_perm.uid = p.uid;
+	ds->sem_perm.gid = p.gid;
+	ds->sem_perm.cuid = p.cuid;
+	ds->sem_perm.cgid = p.cgid;
+	ds->sem_perm.mode = (unsigned short)p.mode;
+	ds->sem_perm.__seq = (unsigned short)(id / SYSV_IPCMNI);
+	ds->sem_otime = (time_t)otime;
+	ds->sem_ctime = (time_t)ctime;
+	ds->sem_nsems = (unsigned long)prim_semset_nsems(o->handle);
+}
+
+static int
+sem_info(int cmd, struct seminfo *si)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_INFO;
+	req.type = PRIMD_SEM;
+	req.flags = cmd;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	if (si == NULL || bad_ptr(si))
+		return -EFAULT;
+	memset(si, 0, sizeof(*si));
+	si->semmni = (int)rep.info.semmni;
+	si->semmns = (int)rep.info.semmns;
+	si->semmsl = (int)rep.info.semmsl;
+	si->semopm = (int)rep.info.semopm;
+	si->semvmx = K_SEMVMX;
+	si->semmnu = K_SEMMNU;
+	si->semmap = K_SEMMAP;
+	si->semume = K_SEMUME;
+	if (cmd == SEM_INFO) {
+		si->semusz = (int)rep.info.sem_sets;
+		si->semaem = (int)rep.info.sem_sems;
+	} else {
+		si->semusz = K_SEMUSZ;
+		si->semaem = K_SEMAEM;
+	}
+	return rep.info.max_index < 0 ? 0 : rep.info.max_index;
+}
+
+static int
+sem_stat_index(int index, int cmd, struct semid_ds *ds)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	struct sysv_obj *o;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_STAT_INDEX;
+	req.type = PRIMD_SEM;
+	req.id = index;
+	req.flags = cmd == SEM_STAT_ANY;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	if ((r = sysv__get_from(PRIMD_SEM, &rep, &o)) != 0)
+		return r;
+	if (ds == NULL || bad_ptr(ds))
+		r = -EFAULT;
+	else {
+		fill_stat(o, rep.id, ds);
+		r = rep.id;
+	}
+	sysv__put(o);
+	return r;
+}
+
+/* SET and RMID: the broker checks ownership (EPERM) and does them. */
+static int
+sem_down(int semid, int cmd, const struct semid_ds *ds)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.type = PRIMD_SEM;
+	req.id = semid;
+	if (cmd == IPC_SET) {
+		if (ds == NULL || bad_ptr(ds))
+			return -EFAULT;
+		req.op = PRIMD_SET;
+		req.uid = ds->sem_perm.uid;
+		req.gid = ds->sem_perm.gid;
+		req.mode = ds->sem_perm.mode & 0777;
+	} else {
+		req.op = PRIMD_RMID;
+	}
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	/* The broker sets sem_ctime of an IPC_SET itself. */
+	if (cmd == IPC_RMID)
+		sysv__forget(PRIMD_SEM, semid);
+	return 0;
+}
+
+/* The commands that run on the mapped set. */
+static int
+sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
+{
+	struct sysv_obj *o;
+	uint32_t need =
+	    cmd == SETALL || cmd == SETVAL ? PRIMD_ACC_W : PRIMD_ACC_R;
+	int r;
+
+	if (cmd == SETVAL && (arg.val < 0 || arg.val > K_SEMVMX))
+		return -ERANGE;
+	if ((r = sysv__get(PRIMD_SEM, semid, &o)) != 0)
+		return r;
+	if (cmd == SETVAL) {
+		/* ERANGE, then EINVAL (semnum), then EACCES. */
+		if (semnum < 0 || semnum >= prim_semset_nsems(o->handle))
+			r = -EINVAL;
+		else if (!(sysv__access(o) & need) || !o->rw)
+			r = -EACCES;
+		else
+			r = prim_sem_setval(o->handle, semnum, arg.val);
+		goto out;
+	}
+	if (!(sysv__access(o) & need) || (need == PRIMD_ACC_W && !o->rw)) {
+		r = -EACCES; /* before a bad semnum */
+		goto out;
+	}
+	switch (cmd) {
+	case IPC_STAT:
+		if (arg.buf == NULL || bad_ptr(arg.buf))
+			r = -EFAULT;
+		else
+			fill_stat(o, semid, arg.buf);
+		break;
+	case GETALL:
+		r = bad_ptr(arg.array) ? -EFAULT
+				       : prim_sem_getall(o->handle, arg.array);
+		break;
+	case SETALL:
+		r = bad_ptr(arg.array) ? -EFAULT
+				       : prim_sem_setall(o->handle, arg.array);
+		break;
+	case GETVAL:
+		r = prim_sem_getval(o->handle, semnum);
+		break;
+	case GETPID:
+		r = prim_sem_getpid(o->handle, semnum);
+		break;
+	case GETNCNT:
+		r = prim_sem_getncnt(o->handle, semnum);
+		break;
+	case GETZCNT:
+		r = prim_sem_getzcnt(o->handle, semnum);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+out:
+	sysv__put(o);
+	/* Removed under us: a new call on a removed set is EINVAL. */
+	return r == -EIDRM ? -EINVAL : r;
+}
+
+SYSV_EXPORT int
+semctl(int semid, int semnum, int cmd, ...)
+{
+	union sysv_semun arg = {0};
+	va_list ap;
+	int r, saved = errno;
+
+	cmd &= ~SYSV_IPC_64;
+	switch (cmd) {
+	case SETVAL:
+	case GETALL:
+	case SETALL:
+	case IPC_STAT:
+	case IPC_SET:
+	case IPC_INFO:
+	case SEM_INFO:
+	case SEM_STAT:
+	case SEM_STAT_ANY:
+		va_start(ap, cmd);
+		arg = va_arg(ap, union sysv_semun);
+		va_end(ap);
+		break;
+	default:
+		break;
+	}
+	if (semid < 0)
+		return SYSV_RET(-EINVAL);
+	switch (cmd) {
+	case IPC_INFO:
+	case SEM_INFO:
+		r = sem_info(cmd, arg.__buf);
+		break;
+	case SEM_STAT:
+	case SEM_STAT_ANY:
+		r = sem_stat_index(semid, cmd, arg.buf);
+		break;
+	case IPC_STAT:
+	case GETALL:
+	case SETALL:
+	case GETVAL:
+	case GETPID:
+	case GETNCNT:
+	case GETZCNT:
+	case SETVAL:
+		r = sem_main(semid, semnum, cmd, arg);
+		break;
+	case IPC_SET:
+	case IPC_RMID:
+		r = sem_down(semid, cmd, arg.buf);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+	errno = saved;
+	return SYSV_RET(r);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Internals of libsysv shared by its files: the broker client (broker.c),
+ * the per-process id cache (cache.c) and the error conventions.
+ *
+ * Concurrency: every function here is safe from any number of threads at
+ * once. None is async-signal-safe. Functions returning int return 0 (or a
+ * non-negative value) or -errno; only the exported SysV functions set errno.
+ */
+#ifndef SYSV_INT_H
+#define SYSV_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define SYSV_EXPORT __attribute__((visibility("default")))
+#define SYSV_HIDDEN __attribute__((visibility("hidden")))
+
+#define SYSV_IPC_64 0x100 /* glibc's and the kernel's IPC_64 */
+#define SYSV_IPCMNI 32768 /* ids are index + 32768 * sequence */
+
+/* Set errno from a -errno result and return -1; pass others through. */
+#define SYSV_RET(r) ((r) < 0 ? (errno = (int)-(r), -1) : (r))
+
+/*
+ * A mapped object: one slot of the id cache, or a temporary record made
+ * for one call while its slot is busy. Fields other than ctl, access and
+ * perm_seq are written only while the slot is exclusively owned (BUSY) and
+ * are stable while the caller holds a reference.
+ */
+struct sysv_obj {
+	_Atomic uint64_t ctl; /* CACHE_* flags and reference count */
+	int id;
+	int type;		   /* PRIMD_SEM or PRIMD_MSG */
+	int temp;		   /* not in the cache: freed on release */
+	int rw;			   /* attached read-write */
+	_Atomic uint32_t access;   /* PRIMD_ACC_* from the broker */
+	_Atomic uint32_t perm_seq; /* header perm_seq access belongs to */
+	void *base;		   /* the attached segment */
+	struct primd_obj_shm *hdr; /* == base */
+	void *handle;		   /* struct prim_semset * or prim_msgq * */
+};
+
+/* Limits the broker reported in its HELLO reply (valid once connected). */
+SYSV_HIDDEN const struct primd_info *sysv__limits(int *err);
+
+/*
+ * Make sure this process is registered with the broker (it said HELLO since
+ * its last fork). Cheap when it is. Returns 0 or -errno (-ENOSYS: no broker).
+ */
+SYSV_HIDDEN int sysv__registered(void);
+
+/*
+ * One request, one reply. Fills in magic, version and seq; connects (and
+ * says HELLO) first when needed. Returns 0 with the reply in *rep (whose
+ * err may be non-zero), or -errno when the broker cannot be reached.
+ */
+SYSV_HIDDEN int sysv__call(struct primd_req *req, struct primd_rep *rep);
+
+/*
+ * Find the object with this id, mapping it on a miss (PRIMD_OPEN). On
+ * success *op holds a reference the caller drops with sysv__put. Returns
+ * 0, -EINVAL (unknown, stale or removed id), -ENOSYS (no broker), -ENOMEM.
+ */
+SYSV_HIDDEN int sysv__get(int type, int id, struct sysv_obj **op);
+SYSV_HIDDEN void sysv__put(struct sysv_obj *o);
+
+/* Install a mapping the broker just described (GET, STAT_INDEX) and return
+ * a reference like sysv__get. */
+SYSV_HIDDEN int sysv__get_from(int type, const struct primd_rep *rep,
+			       struct sysv_obj **op);
+
+/* Forget the cached mapping of id (after IPC_RMID). */
+SYSV_HIDDEN void sysv__forget(int type, int id);
+
+/* Read the ipc_perm fields of the object header (seqlock). */
+struct sysv_perm {
+	uint32_t uid, gid, cuid, cgid, mode;
+	int32_t key;
+};
+SYSV_HIDDEN void sysv__perm(const struct sysv_obj *o, struct sysv_perm *p);
+
+/* Access the caller has now (loaded atomically). */
+static inline uint32_t
+sysv__access(struct sysv_obj *o)
+{
+	return atomic_load_explicit(&o->access, memory_order_relaxed);
+}
+
+/* Fork handlers (init.c registers them once). */
+SYSV_HIDDEN void sysv__broker_atfork_child(void);
+SYSV_HIDDEN void sysv__cache_atfork_child(void);
+
+#endif
