@@ -24,9 +24,10 @@ missing_test() {
 	command -v strace >/dev/null 2>&1 || m="$m strace"
 	{ command -v unshare && command -v setpriv; } >/dev/null 2>&1 || m="$m util-linux"
 	command -v perl >/dev/null 2>&1 || m="$m perl"
-	command -v python3 >/dev/null 2>&1 || m="$m python3"
-	# The drop-in is tested under the interpreters people run it with.
-	python3 -c 'import sysv_ipc' >/dev/null 2>&1 || m="$m python3-sysv-ipc"
+	# The drop-in is tested under the interpreters people run it with,
+	# Debian's own: /usr/bin/python3 (not a pyenv or venv one on PATH).
+	[ -x /usr/bin/python3 ] || m="$m python3"
+	/usr/bin/python3 -c 'import sysv_ipc' >/dev/null 2>&1 || m="$m python3-sysv-ipc"
 	command -v php >/dev/null 2>&1 || m="$m php-cli"
 	echo "$m"
 }

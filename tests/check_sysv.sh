@@ -314,7 +314,7 @@ if perl -MIPC::SysV -e 1 2>/dev/null; then
 	LD_PRELOAD=$LIB "$dir/plain" semkey 0x5e01 4 || fail "perl's set not seen by libsysv"
 	ok "perl IPC::SysV semget/semop/msgsnd/msgrcv through libsysv"
 else
-	echo "skip perl IPC::SysV (not installed)"
+	fail "missing: perl IPC::SysV (not installed) (make deps installs it)"
 fi
 
 PY=
@@ -334,7 +334,7 @@ print(t, m.decode(), s.value)') || fail "python3 sysv_ipc"
 	LD_PRELOAD=$LIB "$dir/plain" semkey 0x5e03 1 || fail "python's set not seen by libsysv"
 	ok "python3 sysv_ipc through libsysv"
 else
-	echo "skip python3 sysv_ipc (not installed)"
+	fail "missing: python3 sysv_ipc (not installed) (make deps installs it)"
 fi
 
 if command -v php >/dev/null 2>&1 && php -r 'exit(function_exists("sem_get") && function_exists("msg_send") ? 0 : 1);'; then
@@ -353,7 +353,7 @@ if command -v php >/dev/null 2>&1 && php -r 'exit(function_exists("sem_get") && 
 	LD_PRELOAD=$LIB "$dir/plain" msgkey 0x5e06 || fail "php's queue not seen by libsysv"
 	ok "php sysvsem/sysvmsg (RTLD_DEEPBIND) through libsysv"
 else
-	echo "skip php (php-cli with sysvsem/sysvmsg not installed)"
+	fail "missing: php (php-cli with sysvsem/sysvmsg not installed) (make deps installs it)"
 fi
 
 [ "$(kernel_objs)" -eq 0 ] || fail "kernel semaphores or queues were created"
