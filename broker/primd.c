@@ -272,6 +272,33 @@ adopt_procs(void)
 	}
 }
 
+/*
+ * A process that owns state in an object but that this broker does not
+ * watch (a fork child whose first call found no broker running, so it
+ * never registered): watch it if it lives, reap it if it is dead.
+ */
+static void
+sweep_one(pid_t pid)
+{
+	int slot = primd__proc_find(&reg, pid);
+
+	if (pid <= 0 || (slot >= 0 && pidfds[slot] >= 0))
+		return;
+	if (primd__proc_start(pid) == 0)
+		primd__reg_reap(&reg, pid);
+	else
+		register_proc(pid);
+}
+
+/* Every SWEEP_MS, and once after adoption. */
+#define SWEEP_MS 2000
+
+static void
+sweep_owners(void)
+{
+	primd__reg_owners(&reg, sweep_one);
+}
+
 /* ------------------------------------------------------------------
  * Clients
  */
@@ -744,6 +771,7 @@ main(int argc, char **argv)
 			reg.shmid, (unsigned long long)reg.shm->generation,
 			adopted);
 	adopt_procs();
+	sweep_owners();
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -768,11 +796,22 @@ main(int argc, char **argv)
 	fprintf(stderr, "primd: listening on %s (pid %d)\n", sock,
 		(int)getpid());
 
+	struct timespec last_sweep;
+
+	clock_gettime(CLOCK_MONOTONIC, &last_sweep);
 	while (running) {
+		struct timespec now;
 		int n;
 
 		update_timer();
-		n = epoll_wait(epfd, evs, 64, -1);
+		n = epoll_wait(epfd, evs, 64, SWEEP_MS);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - last_sweep.tv_sec) * 1000 +
+			    (now.tv_nsec - last_sweep.tv_nsec) / 1000000 >=
+		    SWEEP_MS) {
+			sweep_owners();
+			last_sweep = now;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

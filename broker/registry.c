@@ -869,6 +869,24 @@ primd__reg_reap(struct primd_reg *r, pid_t pid)
 	}
 }
 
+void
+primd__reg_owners(struct primd_reg *r, void (*fn)(pid_t))
+{
+	pid_t pids[512];
+
+	for (int i = 0; i < r->hi[T_SEM]; i++) {
+		struct primd_obj *o = &r->obj[T_SEM][i];
+		int n;
+
+		if (r->shm->ent[T_SEM][i].state != PRIMD_ENT_LIVE ||
+		    o->handle == NULL)
+			continue;
+		n = prim_semset_pids(o->handle, pids, 512);
+		for (int k = 0; k < n && k < 512; k++)
+			fn(pids[k]);
+	}
+}
+
 int
 primd__proc_find(struct primd_reg *r, pid_t pid)
 {

@@ -119,6 +119,12 @@ void primd__reg_info(struct primd_reg *r, struct primd_info *info);
 void primd__reg_reap(struct primd_reg *r, pid_t pid);
 
 /* The watched-process table: find, add, drop by slot. -1 if none. */
+/*
+ * Call fn(pid) for every pid that owns state in a live object (SEM_UNDO
+ * records, calls in progress), whether or not it ever registered.
+ */
+void primd__reg_owners(struct primd_reg *r, void (*fn)(pid_t));
+
 int primd__proc_find(struct primd_reg *r, pid_t pid);
 int primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start);
 void primd__proc_drop(struct primd_reg *r, int slot);

@@ -14,7 +14,9 @@
  * state; it takes no lock. The socket is SOCK_CLOEXEC.
  *
  * When no broker answers within PRIM_BROKER_WAIT milliseconds (default
- * 3000), calls fail with ENOSYS, what a kernel without System V IPC says.
+ * 3000), control calls fail with ENOSYS, what a kernel without System V
+ * IPC says. Data-path calls (semop, msgsnd, msgrcv, GETVAL, IPC_STAT…) on
+ * ids the process has mapped never wait for the broker.
  */
 #include <errno.h>
 #include <poll.h>
@@ -103,9 +105,9 @@ exchange(struct primd_req *req, struct primd_rep *rep)
 /* Connect and say HELLO, waiting for a broker up to PRIM_BROKER_WAIT ms.
  * Called with mu held. Returns 0 or -ENOSYS. */
 static int
-connect_broker(void)
+connect_broker(long wait)
 {
-	long deadline = now_ms() + wait_ms(), pause = 5;
+	long deadline = now_ms() + wait, pause = 5;
 	struct sockaddr_un sa;
 	struct primd_req req;
 	struct primd_rep rep;
@@ -152,9 +154,12 @@ connect_broker(void)
 	return -ENOSYS;
 }
 
-/* Called with mu held: a connection usable by this process, as it is now. */
+/*
+ * Called with mu held: a connection usable by this process, as it is now,
+ * waiting up to wait ms for a broker to answer.
+ */
 static int
-ensure(void)
+ensure_within(long wait)
 {
 	struct pollfd p = { .fd = bfd, .events = POLLIN | POLLRDHUP };
 
@@ -167,7 +172,13 @@ ensure(void)
 	if (bfd >= 0 && bpid == getpid() && beuid == geteuid() &&
 	    begid == getegid() && poll(&p, 1, 0) == 0)
 		return 0;
-	return connect_broker();
+	return connect_broker(wait);
+}
+
+static int
+ensure(void)
+{
+	return ensure_within(wait_ms());
 }
 
 /* May a request be sent again after the connection broke mid-way? Not one
@@ -206,18 +217,32 @@ sysv__call(struct primd_req *req, struct primd_rep *rep)
 	return r;
 }
 
+/*
+ * Before a data-path call: make sure the broker knows this process (it
+ * watches pids to undo what a dead one leaves), without ever failing or
+ * waiting: data-path calls need no broker, and go on working while it is
+ * down (a fork child's first call included). Without an answer, try again
+ * at most once a second; a process the broker never heard of is still
+ * found through the objects it owns state in when it dies.
+ */
+static _Atomic long next_try;
+
 int
 sysv__registered(void)
 {
-	int saved = errno, r;
+	int saved = errno;
 
 	if (atomic_load_explicit(&registered, memory_order_acquire))
 		return 0;
-	pthread_mutex_lock(&mu);
-	r = atomic_load(&registered) ? 0 : ensure();
+	if (now_ms() < atomic_load(&next_try))
+		return 0;
+	if (pthread_mutex_trylock(&mu) != 0)
+		return 0; /* someone is talking to the broker already */
+	if (!atomic_load(&registered) && ensure_within(0) != 0)
+		atomic_store(&next_try, now_ms() + 1000);
 	pthread_mutex_unlock(&mu);
 	errno = saved;
-	return r;
+	return 0;
 }
 
 const struct primd_info *
@@ -227,7 +252,10 @@ sysv__limits(int *err)
 
 	if (atomic_load_explicit(&have_limits, memory_order_acquire))
 		return &limits;
-	if ((r = sysv__registered()) != 0) {
+	pthread_mutex_lock(&mu);
+	r = atomic_load(&have_limits) ? 0 : ensure();
+	pthread_mutex_unlock(&mu);
+	if (r != 0) {
 		*err = r;
 		return NULL;
 	}
@@ -247,5 +275,6 @@ sysv__broker_atfork_child(void)
 		close(bfd);
 	bfd = -1;
 	atomic_store(&registered, 0);
+	atomic_store(&next_try, 0);
 	pthread_mutex_init(&mu, NULL);
 }
