@@ -39,10 +39,18 @@
 #define MSG_INFO 12
 #endif
 
+/*
+ * Ids are index + sequence, like the kernel's, with bit 30 always set:
+ * from 2^30 up, a range kernel ids reach only after 32768 reuses of one
+ * index, so an id handed over from a program that is not preloaded is
+ * unlikely to name one of ours (PRELOAD.md, item 5). The sequence wraps
+ * every 32768 reuses of an index.
+ */
 static int
 mkid(uint16_t seq, int idx)
 {
-	return (int)((uint32_t)seq << PRIMD_SEQ_SHIFT | (uint32_t)idx);
+	return (int)((uint32_t)(seq | 0x8000u) << PRIMD_SEQ_SHIFT |
+		     (uint32_t)idx);
 }
 
 /* ------------------------------------------------------------------
