@@ -379,6 +379,7 @@ accept_clients(int lfd)
 		c->cred.uid = uc.uid;
 		c->cred.gid = uc.gid;
 		c->cred.pid = uc.pid;
+		c->cred.caps = primd__peer_caps(uc.pid);
 		if (peer_groups(fd, &c->cred) != 0 ||
 		    ep_add(fd, EPOLLIN | EPOLLRDHUP, ev(EV_CLIENT, i)) != 0) {
 			free(c->cred.groups);

@@ -16,6 +16,7 @@
  * perm_seq seqlock, which this file writes.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -74,13 +75,38 @@ is_owner(const struct primd_cred *c, const struct primd_obj_shm *h)
 	return c->uid == h->cuid || c->uid == h->uid;
 }
 
-/* The rwx bits (0..7) the caller's class is granted; root gets all. */
+uint64_t
+primd__peer_caps(pid_t pid)
+{
+	char path[64], line[256], ns[64];
+	uint64_t caps = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %" SCNx64, &caps) == 1)
+			break;
+	fclose(f);
+	caps &= PRIMD_CAP_IPC_OWNER | PRIMD_CAP_SYS_ADMIN |
+		PRIMD_CAP_SYS_RESOURCE;
+	/* Outside the initial user namespace, CAP_SYS_RESOURCE is not. */
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	n = readlink(path, ns, sizeof(ns) - 1);
+	if (n <= 0 || (ns[n] = '\0', strcmp(ns, "user:[4026531837]") != 0))
+		caps &= ~PRIMD_CAP_SYS_RESOURCE;
+	return caps;
+}
+
+/* The rwx bits (0..7) the caller's class is granted (ipcperms). */
 static unsigned
 granted(const struct primd_cred *c, const struct primd_obj_shm *h)
 {
 	unsigned m = h->mode;
 
-	if (c->uid == 0)
+	if (c->caps & PRIMD_CAP_IPC_OWNER)
 		return 7;
 	if (is_owner(c, h))
 		m >>= 6;
@@ -663,9 +689,10 @@ do_set(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EINVAL;
 	o = &r->obj[t][i];
 	h = o->hdr;
-	if (c->uid != 0 && !is_owner(c, h))
+	if (!(c->caps & PRIMD_CAP_SYS_ADMIN) && !is_owner(c, h))
 		return EPERM;
-	if (t == T_MSG && q->qbytes > r->conf.lim.msgmnb && c->uid != 0)
+	if (t == T_MSG && q->qbytes > r->conf.lim.msgmnb &&
+	    !(c->caps & PRIMD_CAP_SYS_RESOURCE))
 		return EPERM;
 	if (q->uid == (uint32_t)-1 || q->gid == (uint32_t)-1)
 		return EINVAL;
@@ -702,7 +729,7 @@ do_rmid(struct primd_reg *r, int t, const struct primd_cred *c,
 
 	if (i < 0)
 		return EINVAL;
-	if (c->uid != 0 && !is_owner(c, r->obj[t][i].hdr))
+	if (!(c->caps & PRIMD_CAP_SYS_ADMIN) && !is_owner(c, r->obj[t][i].hdr))
 		return EPERM;
 	rep->id = q->id;
 	remove_obj(r, t, i);

@@ -99,7 +99,21 @@ struct primd_cred {
 	pid_t pid;
 	int ngroups;
 	gid_t *groups;
+	uint64_t caps;	/* PRIMD_CAP_* the peer has where the kernel looks */
 };
+
+/*
+ * The capabilities the kernel's SysV checks use, bit = capability number.
+ * CAP_IPC_OWNER and CAP_SYS_ADMIN count in the peer's own user namespace
+ * (ns_capable: the namespace owning the IPC namespace); CAP_SYS_RESOURCE
+ * only in the initial one (msgctl uses capable()).
+ */
+#define PRIMD_CAP_IPC_OWNER (1ULL << 15)
+#define PRIMD_CAP_SYS_ADMIN (1ULL << 21)
+#define PRIMD_CAP_SYS_RESOURCE (1ULL << 24)
+
+/* The capabilities of pid as the kernel's checks see them (0 if gone). */
+uint64_t primd__peer_caps(pid_t pid);
 
 /*
  * Attach the registry named in statefile and adopt every object in it, or

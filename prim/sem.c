@@ -71,6 +71,9 @@
  *        decision (the decision CAS precedes every unfreeze).
  * SEM_5: the header's geometry is read once at open, after the acquire of
  *        the segment magic (SEG_2), and re-checked on every use.
+ * SEM_6: sempid is stored after the CAS that made the value (by CAS on
+ *        version << 32 | pid, forward only), and before any wake-up, so a
+ *        woken waiter's own operation, later, overwrites it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -108,8 +111,14 @@
 
 struct prim_sem_shm {
 	uint64_t word;
-	uint32_t pid;	/* sempid */
-	uint8_t pad[52];
+	/*
+	 * sempid: version << 32 | pid, the version being the word's after
+	 * the operation. A store only moves forward (SEM_6), so the pid
+	 * shown is that of the operation which made the current value, even
+	 * when two operations' bookkeeping lands out of order.
+	 */
+	uint64_t pidv;
+	uint8_t pad[48];
 };
 _Static_assert(sizeof(struct prim_sem_shm) == PRIM_CACHELINE,
 	       "one semaphore per cache line");
@@ -398,11 +407,32 @@ touch_otime(struct prim_semset_shm *h)
 		ck_pr_store_64((uint64_t *)&h->otime, (uint64_t)now);
 }
 
+/*
+ * SEM_6: record pid as sempid for the operation that left the word at
+ * version ver. Only a newer version replaces the one stored; equal too
+ * when same_ok (a wait-for-zero that saw version ver, and so came after
+ * the operation that made it).
+ */
 static void
-set_pid(struct prim_sem_shm *s, uint32_t pid)
+set_pid(struct prim_sem_shm *s, uint32_t pid, uint32_t ver, bool same_ok)
 {
-	if (ck_pr_load_32(&s->pid) != pid)
-		ck_pr_store_32(&s->pid, pid);
+	uint64_t cur = ck_pr_load_64(&s->pidv);
+	uint64_t want = (uint64_t)ver << 32 | pid;
+
+	for (;;) {
+		int32_t d = (int32_t)(ver - (uint32_t)(cur >> 32));
+
+		if (cur == want || d < 0 || (d == 0 && !same_ok))
+			return;
+		if (cas64(&s->pidv, &cur, want))
+			return;
+	}
+}
+
+static uint32_t
+wver(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
 }
 
 static bool
@@ -609,6 +639,27 @@ new_value(const struct prim_semset_shm *h, struct prim_slot_shm *s,
 }
 
 /*
+ * sempid of semaphore n once a request is done: its owner's pid for the
+ * operations (every semaphore named, wait-for-zero too), SETVAL and
+ * SETALL; the dead pid for exit-time undo, only where it had an
+ * adjustment (still frozen: adjustments unfreeze last); 0 for no change.
+ */
+static uint32_t
+sempid_of(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+	  uint32_t n, unsigned status)
+{
+	if (status != ST_DONE)
+		return 0;
+	if (s->kind != REQ_REAP)
+		return PRIM_IDENT_PID(ck_pr_load_64(&s->ident));
+	if (s->undo < 1 || s->undo > h->nprocs)
+		return 0;
+	return wval(ck_pr_load_64(&undo_at(h, s->undo - 1)->adj[n])) != 0
+		       ? s->arg
+		       : 0;
+}
+
+/*
  * Complete the request of slot si, generation gen, if it is still the one
  * the caller saw active. Safe from any number of helpers at once; each step
  * is a CAS naming gen or a word version, so a late helper changes nothing.
@@ -687,6 +738,7 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 	for (i = 0; i < nt; i++) {
 		uint64_t *p = target(h, s, i, &n, &is_adj);
 		uint64_t w, nw;
+		uint32_t pid;
 		unsigned v;
 
 		if (p == NULL)
@@ -699,10 +751,14 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 		nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
 		if (v != wval(w))
 			nw &= ~W_SLEEPERS;
-		if (ck_pr_cas_64(p, w, nw) && v != wval(w)) {
-			if (!is_adj && (w & W_SLEEPERS))
-				wake_word(p);
-		}
+		/* Read while the word is frozen, so the slot is still gen's. */
+		pid = is_adj ? 0 : sempid_of(h, s, n, ST_STATUS(st));
+		if (!ck_pr_cas_64(p, w, nw))
+			continue; /* another helper unfroze it */
+		if (pid != 0)
+			set_pid(sem_at(h, n), pid, wver(nw), false);
+		if (!is_adj && v != wval(w) && (w & W_SLEEPERS))
+			wake_word(p);
 	}
 
 deactivate:
@@ -960,18 +1016,21 @@ op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
 		}
 		if (nv > PRIM_SEMVMX)
 			return -ERANGE;
-		if (op->sem_op == 0)
+		if (op->sem_op == 0) {
+			set_pid(sem, prim__pid(), wver(w), true);
 			break;
+		}
 		nw = wnext(w, (unsigned)nv);
 		if ((w & W_SLEEPERS) && (op->sem_op > 0 || nv == 0))
 			nw &= ~W_SLEEPERS;
 		if (cas64(&sem->word, &w, nw)) {
+			/* sempid first: whoever we wake comes after us. */
+			set_pid(sem, prim__pid(), wver(nw), false);
 			if ((w & W_SLEEPERS) && !(nw & W_SLEEPERS))
 				wake_word(&sem->word);
 			break;
 		}
 	}
-	set_pid(sem, prim__pid());
 	touch_otime(h);
 	return 0;
 }
@@ -1015,7 +1074,7 @@ op_fast(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 	size_t nsops)
 {
 	struct prim_sem_shm *sem;
-	uint64_t w;
+	uint64_t w, w2;
 	int nv;
 
 	if (nsops != 1 || sops == NULL || sops->sem_num >= h->nsems ||
@@ -1025,10 +1084,12 @@ op_fast(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 	w = ck_pr_load_64(&sem->word);
 	nv = (int)wval(w) + sops->sem_op;
 	if ((w & (W_SLEEPERS | W_HELD | W_REMOVED)) || nv < 0 ||
-	    nv > PRIM_SEMVMX ||
-	    !ck_pr_cas_64(&sem->word, w, wnext(w, (unsigned)nv)))
+	    nv > PRIM_SEMVMX)
 		return false;
-	set_pid(sem, prim__pid());
+	w2 = wnext(w, (unsigned)nv);
+	if (!ck_pr_cas_64(&sem->word, w, w2))
+		return false;
+	set_pid(sem, prim__pid(), wver(w2), false);
 	touch_otime(h);
 	return true;
 }
@@ -1099,13 +1160,8 @@ op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 				r = -EIDRM; /* corrupt slot */
 				break;
 			}
-			if (r == 0) {
-				uint32_t pid = prim__pid();
-
-				for (size_t i = 0; i < nsops; i++)
-					set_pid(sem_at(h, sops[i].sem_num), pid);
-				touch_otime(h);
-			}
+			if (r == 0)
+				touch_otime(h); /* sempid: set by the unfreeze */
 			if (r != -EAGAIN)
 				break;
 			if (ST_IDX(st) >= nsops) {
@@ -1214,7 +1270,7 @@ prim_sem_getpid(const struct prim_semset *set, int semnum)
 
 	if ((r = check_num(h, semnum)) != 0)
 		return r;
-	return (int)ck_pr_load_32(&sem_at(h, (uint32_t)semnum)->pid);
+	return (int)(uint32_t)ck_pr_load_64(&sem_at(h, (uint32_t)semnum)->pidv);
 }
 
 static int
@@ -1303,7 +1359,6 @@ prim_sem_setval(struct prim_semset *set, int semnum, int val)
 		return r;
 	if ((r = control(h, REQ_SETVAL, (uint32_t)semnum, val, NULL, 0)) != 0)
 		return r;
-	set_pid(sem_at(h, (uint32_t)semnum), prim__pid());
 	prim_semset_touch(set);
 	return 0;
 }
@@ -1312,7 +1367,6 @@ int
 prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
 {
 	struct prim_semset_shm *h = hdr(set);
-	uint32_t pid = prim__pid();
 	int r;
 
 	if (vals == NULL)
@@ -1324,8 +1378,6 @@ prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
 		return -EIDRM;
 	if ((r = control(h, REQ_SETALL, 0, 0, vals, 0)) != 0)
 		return r;
-	for (uint32_t i = 0; i < h->nsems; i++)
-		set_pid(sem_at(h, i), pid);
 	prim_semset_touch(set);
 	return 0;
 }
@@ -1420,13 +1472,10 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 
 		if (!dead_owner(id, dead, live))
 			continue;
-		/* sempid of what exit-time undo changes is the dead pid. */
-		for (uint32_t n = 0; n < h->nsems; n++) {
-			if (wval(ck_pr_load_64(&rec->adj[n])) != 0) {
-				set_pid(sem_at(h, n), dead);
+		/* The request sets sempid where it applies an adjustment. */
+		for (uint32_t n = 0; n < h->nsems; n++)
+			if (wval(ck_pr_load_64(&rec->adj[n])) != 0)
 				changed++;
-			}
-		}
 		if ((r = control(h, REQ_REAP, dead, 0, NULL, u + 1)) != 0)
 			return r;
 		/* Adjustments are all zero now: the record is free. */
