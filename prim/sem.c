@@ -132,9 +132,15 @@ struct prim_semset_shm {
 	uint32_t pad0;
 	int64_t otime, ctime;
 	uint8_t pad1[192 - 64 - 72];
-	/* Own line: gen << 16 | (slot + 1), or gen << 16 when idle. */
+	/*
+	 * Own line. active: gen << 16 | (slot + 1) of the one request being
+	 * completed, or gen << 16 when idle. astate: the decision of the last
+	 * decided generation (ST()). tickets: FIFO order of waiters.
+	 */
 	uint64_t active;
-	uint8_t pad2[56];
+	uint64_t astate;
+	uint64_t tickets;
+	uint8_t pad2[40];
 };
 _Static_assert(sizeof(struct prim_semset_shm) == 4 * PRIM_CACHELINE,
 	       "set header is four cache lines");
@@ -155,18 +161,18 @@ enum req_kind {
 };
 
 enum status {
-	ST_PREP = 0,	/* state names no generation: being written */
-	ST_UNDECIDED,
-	ST_DONE,
+	ST_NONE = 0,
+	ST_DONE = 2,
 	ST_BLOCK,
 	ST_ERANGE,
 	ST_EIDRM,
+	ST_ABORT,	/* the request was not published (done or withdrawn) */
 };
 
 /*
- * state word: gen (32) << 32 | value (16) << 16 | index (13) << 3 | status
- * (3). For ST_BLOCK, index is the blocking operation and value the frozen
- * value of its semaphore.
+ * Decision word: gen (32) << 32 | value (16) << 16 | index (13) << 3 |
+ * status (3). For ST_BLOCK, index is the blocking operation and value the
+ * frozen value of its semaphore.
  */
 #define ST(gen, status, idx, val)                                       \
 	((uint64_t)(uint32_t)(gen) << 32 | (uint64_t)(uint16_t)(val) << 16 | \
@@ -176,6 +182,13 @@ enum status {
 #define ST_IDX(s) ((unsigned)(((s) >> 3) & 0x1fff))
 #define ST_VAL(s) ((unsigned)(((s) >> 16) & 0xffff))
 
+/* Value of a slot's request word. */
+enum req_state {
+	REQ_IDLE = 0,		/* its owner may write the request */
+	REQ_PUBLISHED = 1,	/* anyone may complete it, once */
+	REQ_DONE = 2,		/* completed; its owner resets it */
+};
+
 enum wait_kind {
 	WAIT_NONE = 0,
 	WAIT_N = 1,
@@ -184,16 +197,17 @@ enum wait_kind {
 
 struct prim_slot_shm {
 	uint64_t ident;		/* owner (prim__ident), 0 if free */
+	uint64_t req;		/* request word: enum req_state, MCAS format */
+	uint64_t ticket;	/* FIFO place while waiting */
 	uint32_t wait_sem;	/* semaphore + 1 the owner sleeps on, or 0 */
 	uint32_t wait_kind;	/* enum wait_kind */
-	uint64_t state;
 	uint32_t nops;		/* REQ_OPS: operations; REQ_SETALL: nsems */
 	uint32_t ndist;		/* REQ_OPS: distinct semaphores */
 	uint32_t undo;		/* undo record + 1, or 0 */
 	uint32_t arg;		/* SETVAL: semnum; REAP: pid */
 	int32_t val;		/* SETVAL: value */
 	uint32_t kind;		/* enum req_kind */
-	uint32_t pad[4];
+	uint32_t pad[2];
 	/* Then cap operations, then cap distinct semaphore numbers. */
 	struct prim_sembuf ops[];
 };
@@ -445,41 +459,52 @@ set_removed(const struct prim_semset_shm *h)
  * Descriptors: the targets of a request, and its decision
  */
 
+/* Targets of a request: its own request word, then semaphores, then
+ * adjustments. Reads the request's content: only once the request word is
+ * frozen by the generation being completed (target 0 needs no content). */
 static uint32_t
 ntargets(const struct prim_semset_shm *h, const struct prim_slot_shm *s)
 {
 	switch (s->kind) {
 	case REQ_OPS:
-		return s->undo ? 2 * s->ndist : s->ndist;
+		return 1 + (s->undo ? 2 * s->ndist : s->ndist);
 	case REQ_SETVAL:
-		return 1 + h->nprocs;
+		return 2 + h->nprocs;
 	case REQ_SETALL:
-		return h->nsems + h->nprocs * h->nsems;
+		return 1 + h->nsems + h->nprocs * h->nsems;
 	case REQ_REAP:
-		return 2 * h->nsems;
+		return 1 + 2 * h->nsems;
 	}
-	return 0;
+	return 1;
 }
 
 /*
- * The word of target i, and the semaphore it belongs to. Semaphore words
- * come first, adjustment words after them. NULL when the slot's content is
- * not sane (a late helper reading a slot being rewritten, or corruption).
+ * The word of target i, the semaphore it belongs to, and what it is (the
+ * request word, a semaphore, an adjustment). NULL when the slot's content
+ * is not sane (a late helper reading a slot being rewritten, or
+ * corruption).
  */
+enum tkind { T_REQ, T_SEM, T_ADJ };
+
 static uint64_t *
 target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
-       uint32_t *semnum, bool *is_adj)
+       uint32_t *semnum, enum tkind *tk)
 {
 	uint32_t n, u = 0;
+	bool adj = false;
 
-	*is_adj = false;
+	*semnum = 0;
+	*tk = T_REQ;
+	if (i == 0)
+		return &s->req;
+	i--;
 	switch (s->kind) {
 	case REQ_OPS:
 		if (s->ndist > h->cap || s->ndist > h->nsems)
 			return NULL;
 		if (i >= s->ndist) {
 			i -= s->ndist;
-			*is_adj = true;
+			adj = true;
 		}
 		if (i >= s->ndist)
 			return NULL;
@@ -489,21 +514,21 @@ target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
 	case REQ_SETVAL:
 		n = s->arg;
 		if (i > 0) {
-			*is_adj = true;
+			adj = true;
 			u = i;
 		}
 		break;
 	case REQ_SETALL:
 		n = i % h->nsems;
 		if (i >= h->nsems) {
-			*is_adj = true;
+			adj = true;
 			u = i / h->nsems;
 		}
 		break;
 	case REQ_REAP:
 		n = i % h->nsems;
 		u = s->undo;
-		*is_adj = i >= h->nsems;
+		adj = i >= h->nsems;
 		break;
 	default:
 		return NULL;
@@ -511,7 +536,8 @@ target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
 	if (n >= h->nsems)
 		return NULL;
 	*semnum = n;
-	if (!*is_adj)
+	*tk = adj ? T_ADJ : T_SEM;
+	if (!adj)
 		return &sem_at(h, n)->word;
 	if (u == 0 || u > h->nprocs)
 		return NULL;
@@ -659,111 +685,138 @@ sempid_of(const struct prim_semset_shm *h, struct prim_slot_shm *s,
 		       : 0;
 }
 
+/* Is gen's request still the active one? */
+static bool
+still_active(const struct prim_semset_shm *h, uint64_t act)
+{
+	return ck_pr_load_64((uint64_t *)&h->active) == act;
+}
+
 /*
  * Complete the request of slot si, generation gen, if it is still the one
- * the caller saw active. Safe from any number of helpers at once; each step
- * is a CAS naming gen or a word version, so a late helper changes nothing.
+ * the caller saw active, and return its decision (0 when the caller came
+ * too late to see it). Safe from any number of helpers at once.
+ *
+ * SEM_4: every CAS on a word expects the value read BEFORE checking that
+ * gen is still active and (for freezing) undecided: a late helper's CAS
+ * fails, because completing gen changed the word's version. So no word
+ * is frozen after the decision, and none is unfrozen twice.
+ * SEM_7: the request word is frozen first, and the request's content is
+ * read only while it is frozen by gen: its owner cannot withdraw or
+ * rewrite a request whose word is frozen (its CAS would fail).
+ * A helper killed or stopped anywhere here leaves words frozen by gen;
+ * the next helper (anyone who finds a frozen word or wants to activate)
+ * finishes the same steps.
  */
-static void
+static uint64_t
 complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
-	uint64_t undecided = ST(gen, ST_UNDECIDED, 0, 0);
+	const uint64_t act = (uint64_t)gen << 16 | (si + 1);
 	uint64_t st, tag = tag_of(gen);
-	uint32_t i, n, nt;
-	bool is_adj;
+	uint32_t i, n, nt = 1;
+	enum tkind tk;
 
-	st = ck_pr_load_64(&s->state);
-	if (ST_GEN(st) != gen || ST_STATUS(st) == ST_PREP)
-		goto deactivate;
-	nt = ntargets(h, s);
-	/* SEM_2: content read above belongs to gen only if state still does. */
-	ck_pr_fence_load();
-	if (ST_GEN(ck_pr_load_64(&s->state)) != gen)
-		goto deactivate;
+	st = ck_pr_load_64(&h->astate);
+	if (ST_GEN(st) != gen) {
+		unsigned why = ST_NONE;
+		uint64_t d;
 
-	/* Freeze every target. */
-	for (i = 0; i < nt && ST_STATUS(st) == ST_UNDECIDED; i++) {
-		uint64_t *p = target(h, s, i, &n, &is_adj);
-		uint64_t w;
-
-		if (p == NULL)
-			break;
-		w = ck_pr_load_64(p);
-		for (;;) {
-			/* SEM_4: lock only while undecided. */
-			st = ck_pr_load_64(&s->state);
-			if (st != undecided)
-				break;
-			if (w & W_REMOVED) {
-				ck_pr_cas_64(&s->state, undecided,
-					     ST(gen, ST_EIDRM, 0, 0));
-				st = ck_pr_load_64(&s->state);
-				break;
-			}
-			if ((w & W_HELD) && (w & W_TAG_MASK) == tag)
-				break;
-			if (cas64(p, &w,
-				  ((((w | W_HELD) & ~W_TAG_MASK) | tag) +
-				   W_VER_ONE)))
-				break;
-		}
-	}
-
-	/* Decide, if every target is frozen by this generation. */
-	if (st == undecided) {
-		bool frozen = true;
-
+		/* Freeze every target, the request word first. */
 		for (i = 0; i < nt; i++) {
-			uint64_t *p = target(h, s, i, &n, &is_adj);
-			uint64_t w = p ? ck_pr_load_64(p) : 0;
+			uint64_t *p = target(h, s, i, &n, &tk);
+			uint64_t w;
 
-			if (p == NULL || !(w & W_HELD) ||
-			    (w & W_TAG_MASK) != tag) {
-				frozen = false;
-				break;
+			if (p == NULL)
+				return 0; /* insane content: we are late */
+			w = ck_pr_load_64(p);
+			for (;;) {
+				if (!still_active(h, act))
+					return 0;
+				st = ck_pr_load_64(&h->astate);
+				if (ST_GEN(st) == gen)
+					goto decided;
+				if ((w & W_HELD) && (w & W_TAG_MASK) == tag)
+					break;
+				if (tk == T_REQ && wval(w) != REQ_PUBLISHED) {
+					why = ST_ABORT;
+					break;
+				}
+				if (w & W_REMOVED) {
+					why = ST_EIDRM;
+					break;
+				}
+				if (cas64(p, &w,
+					  ((((w | W_HELD) & ~W_TAG_MASK) | tag) +
+					   W_VER_ONE)))
+					break;
 			}
+			if (why != ST_NONE)
+				break;
+			if (i == 0)
+				nt = ntargets(h, s); /* SEM_7: now stable */
 		}
-		if (frozen)
-			ck_pr_cas_64(&s->state, undecided,
-				     s->kind == REQ_OPS
-					     ? decide_ops(h, s, gen)
-					     : ST(gen, ST_DONE, 0, 0));
-		st = ck_pr_load_64(&s->state);
+		/* Decide from the frozen values. */
+		if (why != ST_NONE) {
+			d = ST(gen, why, 0, 0);
+		} else {
+			for (i = 0; i < nt; i++) {
+				uint64_t *p = target(h, s, i, &n, &tk);
+				uint64_t w = p ? ck_pr_load_64(p) : 0;
+
+				if (p == NULL || !(w & W_HELD) ||
+				    (w & W_TAG_MASK) != tag)
+					goto recheck; /* decided meanwhile */
+			}
+			d = s->kind == REQ_OPS ? decide_ops(h, s, gen)
+					       : ST(gen, ST_DONE, 0, 0);
+		}
+		if (still_active(h, act))
+			ck_pr_cas_64(&h->astate, st, d);
+	recheck:
+		st = ck_pr_load_64(&h->astate);
+		if (ST_GEN(st) != gen)
+			return 0;
 	}
-	if (ST_GEN(st) != gen || ST_STATUS(st) < ST_DONE)
-		goto deactivate;
+decided:
+	/* Unfreeze: semaphores, adjustments, and the request word last. */
+	if (ST_STATUS(st) != ST_ABORT) {
+		nt = ntargets(h, s);
+		for (uint32_t k = 1; k <= nt; k++) {
+			uint64_t *p, w, nw;
+			uint32_t pid = 0;
+			unsigned v;
 
-	/* Unfreeze: semaphores first, then adjustments. */
-	for (i = 0; i < nt; i++) {
-		uint64_t *p = target(h, s, i, &n, &is_adj);
-		uint64_t w, nw;
-		uint32_t pid;
-		unsigned v;
-
-		if (p == NULL)
-			break;
-		w = ck_pr_load_64(p);
-		if (!(w & W_HELD) || (w & W_TAG_MASK) != tag ||
-		    ST_GEN(ck_pr_load_64(&s->state)) != gen)
-			continue;
-		v = new_value(h, s, w, n, is_adj, ST_STATUS(st));
-		nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
-		if (v != wval(w))
-			nw &= ~W_SLEEPERS;
-		/* Read while the word is frozen, so the slot is still gen's. */
-		pid = is_adj ? 0 : sempid_of(h, s, n, ST_STATUS(st));
-		if (!ck_pr_cas_64(p, w, nw))
-			continue; /* another helper unfroze it */
-		if (pid != 0)
-			set_pid(sem_at(h, n), pid, wver(nw), false);
-		if (!is_adj && v != wval(w) && (w & W_SLEEPERS))
-			wake_word(p);
+			i = k % nt;
+			p = target(h, s, i, &n, &tk);
+			if (p == NULL)
+				break;
+			w = ck_pr_load_64(p);
+			if (!(w & W_HELD) || (w & W_TAG_MASK) != tag)
+				continue;
+			if (!still_active(h, act))
+				return st;
+			if (tk == T_REQ) {
+				v = ST_STATUS(st) == ST_DONE ? REQ_DONE : wval(w);
+			} else {
+				v = new_value(h, s, w, n, tk == T_ADJ,
+					      ST_STATUS(st));
+				/* Read while frozen: the slot is gen's. */
+				if (tk == T_SEM)
+					pid = sempid_of(h, s, n, ST_STATUS(st));
+			}
+			nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
+			if (!ck_pr_cas_64(p, w, nw))
+				continue; /* another helper unfroze it */
+			if (pid != 0)
+				set_pid(sem_at(h, n), pid, wver(nw), false);
+			/* Sleepers stay flagged: they take their turn (handoff). */
+			if (tk == T_SEM && v != wval(w) && (w & W_SLEEPERS))
+				wake_word(p);
+		}
 	}
-
-deactivate:
-	ck_pr_cas_64(&h->active, (uint64_t)gen << 16 | (si + 1),
-		     (uint64_t)gen << 16);
+	ck_pr_cas_64(&h->active, act, (uint64_t)gen << 16);
+	return st;
 }
 
 /* Complete whatever request is active. Returns false if none was. */
@@ -783,16 +836,16 @@ help(struct prim_semset_shm *h)
 }
 
 /*
- * Run the request written in slot si: activate it (helping whoever is
- * active first) and complete it. Returns its final state word.
+ * Run the request published in slot si, whoever's it is: activate it
+ * (helping whoever is active first) and complete it. Returns its decision:
+ * ST_DONE exactly once per publication; ST_ABORT when it was already done
+ * or withdrawn.
  */
 static uint64_t
 run(struct prim_semset_shm *h, uint32_t si)
 {
-	struct prim_slot_shm *s = slot_at(h, si);
-
 	for (;;) {
-		uint64_t a = ck_pr_load_64(&h->active);
+		uint64_t a = ck_pr_load_64(&h->active), d;
 		uint32_t gen;
 
 		if (a & 0xffff) {
@@ -800,19 +853,20 @@ run(struct prim_semset_shm *h, uint32_t si)
 			continue;
 		}
 		gen = (uint32_t)(a >> 16) + 1;
-		if ((gen & 0xffffffffU) == 0)
+		if (gen == 0)
 			gen = 1;
-		/* SEM_1: content is in place; now name the generation. */
-		ck_pr_fence_store();
-		ck_pr_store_64(&s->state, ST(gen, ST_UNDECIDED, 0, 0));
-		if (ck_pr_cas_64(&h->active, a,
-				 (uint64_t)gen << 16 | (si + 1))) {
-			complete(h, si, gen);
-			return ck_pr_load_64(&s->state);
-		}
-		/* SEM_3: someone else won; un-name before retrying. */
-		ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
-		ck_pr_fence_store();
+		if (!ck_pr_cas_64(&h->active, a,
+				  (uint64_t)gen << 16 | (si + 1)))
+			continue;
+		d = complete(h, si, gen);
+		if (d != 0)
+			return d;
+		/* Completed by others and overtaken: read what it became. */
+		return ST(gen, wval(ck_pr_load_64(&slot_at(h, si)->req)) ==
+					       REQ_DONE
+				       ? ST_DONE
+				       : ST_ABORT,
+			  0, 0);
 	}
 }
 
@@ -838,12 +892,10 @@ slot_claim(struct prim_semset_shm *h, const struct timespec *deadline,
 			uint32_t i = (slot_hint + k) % n;
 			struct prim_slot_shm *s = slot_at(h, i);
 
+			/* A free slot's request word is idle (released so). */
 			if (ck_pr_load_64(&s->ident) == 0 &&
 			    ck_pr_cas_64(&s->ident, 0, me)) {
 				slot_hint = i;
-				/* SEM_3: no generation until written. */
-				ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
-				ck_pr_fence_store();
 				*out = i;
 				return 0;
 			}
@@ -862,6 +914,47 @@ slot_claim(struct prim_semset_shm *h, const struct timespec *deadline,
 	}
 }
 
+/*
+ * Publish the request just written in slot si: from now on anyone may
+ * complete it, once (SEM_1: the content is written before the request
+ * word says so; pairs with SEM_7).
+ */
+static void
+publish(struct prim_slot_shm *s)
+{
+	uint64_t w = ck_pr_load_64(&s->req);
+
+	ck_pr_fence_store();
+	while (!cas64(&s->req, &w,
+		      wnext(w & ~(W_HELD | W_TAG_MASK), REQ_PUBLISHED)))
+		;
+}
+
+/*
+ * Take the request back: after this, nobody completes it. Returns true if
+ * it had been completed (by its owner or, handing off, by anyone) before
+ * it could be withdrawn. Leaves the request word idle.
+ */
+static bool
+withdraw(struct prim_semset_shm *h, struct prim_slot_shm *s)
+{
+	uint64_t w = ck_pr_load_64(&s->req);
+
+	for (;;) {
+		bool done = wval(w) == REQ_DONE;
+
+		if (w & W_HELD) { /* being completed: finish it first */
+			help(h);
+			w = ck_pr_load_64(&s->req);
+			continue;
+		}
+		if (wval(w) == REQ_IDLE)
+			return false;
+		if (cas64(&s->req, &w, wnext(w, REQ_IDLE)))
+			return done;
+	}
+}
+
 static void
 slot_release(struct prim_semset_shm *h, uint32_t si)
 {
@@ -869,7 +962,7 @@ slot_release(struct prim_semset_shm *h, uint32_t si)
 
 	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 	ck_pr_store_32(&s->wait_sem, 0);
-	ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+	withdraw(h, s);
 	ck_pr_fence_store();
 	ck_pr_store_64(&s->ident, 0);
 }
@@ -972,9 +1065,65 @@ sleep_on(struct prim_semset_shm *h, uint32_t n, uint64_t w,
 		cur = nw;
 	}
 	r = prim__wait(wfutex(p), (uint32_t)(cur & W_LOW_MASK), deadline);
-	if (r == -ETIMEDOUT)
-		return -EAGAIN;
-	return r;
+	return r == -ETIMEDOUT ? -EAGAIN : r;
+}
+
+/*
+ * SEM_8: hand-off. Complete, in FIFO order (ticket), the published
+ * requests of everyone waiting on semaphore n, as the kernel's
+ * update_queue does: each that can proceed now does, those that cannot
+ * keep their place. Then wake the word's sleepers if anyone was served,
+ * and clear SLEEPERS when nobody waits any more (a waiter sets it again
+ * before it sleeps). Anyone may run it, any number of times: each request
+ * completes once. Woken waiters run it too, so a waker stopped before it
+ * delays nobody for long.
+ */
+static void
+handoff(struct prim_semset_shm *h, uint32_t n)
+{
+	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
+	bool served = false;
+	uint32_t left;
+
+	for (uint32_t round = 0; round < h->nslots; round++) {
+		uint64_t best = UINT64_MAX;
+		uint32_t bi = 0;
+
+		for (uint32_t i = 0; i < h->nslots; i++) {
+			struct prim_slot_shm *s = slot_at(h, i);
+			uint64_t t;
+
+			if (ck_pr_load_32(&s->wait_sem) != n + 1 ||
+			    ck_pr_load_32(&s->wait_kind) == WAIT_NONE ||
+			    wval(ck_pr_load_64(&s->req)) != REQ_PUBLISHED)
+				continue;
+			t = ck_pr_load_64(&s->ticket);
+			if (t > last && t < best) {
+				best = t;
+				bi = i;
+			}
+		}
+		if (best == UINT64_MAX)
+			break;
+		last = best;
+		if (ST_STATUS(run(h, bi)) == ST_DONE)
+			served = true;
+	}
+	if (served)
+		wake_word(word);
+	/* Nobody left waiting here: the fast path may take the word again. */
+	left = 0;
+	for (uint32_t i = 0; i < h->nslots; i++) {
+		struct prim_slot_shm *s = slot_at(h, i);
+
+		if (ck_pr_load_32(&s->wait_sem) == n + 1 &&
+		    ck_pr_load_32(&s->wait_kind) != WAIT_NONE &&
+		    wval(ck_pr_load_64(&s->req)) == REQ_PUBLISHED)
+			left++;
+	}
+	w = ck_pr_load_64(word);
+	if (left == 0 && (w & W_SLEEPERS) && !(w & (W_HELD | W_REMOVED)))
+		ck_pr_cas_64(word, w, (w & ~W_SLEEPERS) + W_VER_ONE);
 }
 
 static void
@@ -987,8 +1136,11 @@ mark_waiting(struct prim_semset_shm *h, uint32_t si, uint32_t n, int op)
 }
 
 /*
- * The fast path: one operation, no SEM_UNDO. Returns 0, -EAGAIN when it
- * would block (*seen holds the word), or another -errno.
+ * One operation, no SEM_UNDO, by CAS. Returns 0, -EAGAIN when it would
+ * block (*seen holds the word), -EBUSY when it must queue behind sleepers
+ * (a decrement while someone waits: FIFO), or another -errno. An increment
+ * that finds sleepers keeps SLEEPERS set and hands off (SEM_8), so nobody
+ * slips in between.
  */
 static int
 op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
@@ -1010,6 +1162,8 @@ op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
 		}
 		v = (int)wval(w);
 		nv = v + op->sem_op;
+		if (op->sem_op < 0 && (w & W_SLEEPERS))
+			return -EBUSY;
 		if (nv < 0 || (op->sem_op == 0 && v != 0)) {
 			*seen = w;
 			return -EAGAIN;
@@ -1021,13 +1175,11 @@ op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
 			break;
 		}
 		nw = wnext(w, (unsigned)nv);
-		if ((w & W_SLEEPERS) && (op->sem_op > 0 || nv == 0))
-			nw &= ~W_SLEEPERS;
 		if (cas64(&sem->word, &w, nw)) {
-			/* sempid first: whoever we wake comes after us. */
+			/* SEM_6: sempid before anyone we serve runs. */
 			set_pid(sem, prim__pid(), wver(nw), false);
-			if ((w & W_SLEEPERS) && !(nw & W_SLEEPERS))
-				wake_word(&sem->word);
+			if (w & W_SLEEPERS)
+				handoff(h, op->sem_num);
 			break;
 		}
 	}
@@ -1035,7 +1187,7 @@ op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
 	return 0;
 }
 
-/* Write a REQ_OPS request into slot si. */
+/* Write a REQ_OPS request into slot si (not yet published). */
 static void
 write_ops(struct prim_semset_shm *h, uint32_t si,
 	  const struct prim_sembuf *sops, size_t nsops, uint32_t undo)
@@ -1062,6 +1214,17 @@ write_ops(struct prim_semset_shm *h, uint32_t si,
 		nd++;
 	}
 	s->ndist = nd;
+}
+
+/* After a request of ours changed semaphores: serve their waiters. */
+static void
+serve_waiters(struct prim_semset_shm *h, struct prim_slot_shm *s)
+{
+	const uint16_t *d = slot_dist(h, s);
+
+	for (uint32_t k = 0; k < s->ndist && k < h->nsems; k++)
+		if (ck_pr_load_64(&sem_at(h, d[k])->word) & W_SLEEPERS)
+			handoff(h, d[k]);
 }
 
 /*
@@ -1094,13 +1257,35 @@ op_fast(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 	return true;
 }
 
+/* Longest a waiter sleeps before it looks for itself (SEM_8). */
+#define WAIT_SLICE_NS 1000000000L
+
+static void
+slice_deadline(const struct timespec *user, struct timespec *out)
+{
+	prim__now(out);
+	out->tv_sec += WAIT_SLICE_NS / 1000000000L;
+	if (user != NULL && (user->tv_sec < out->tv_sec ||
+			     (user->tv_sec == out->tv_sec &&
+			      user->tv_nsec < out->tv_nsec)))
+		*out = *user;
+}
+
+/*
+ * Everything but the fast path. A call that cannot finish at once becomes
+ * a request in a slot, published so that anyone may complete it (once):
+ * its owner, a waker handing off in FIFO order, or a helper. The owner
+ * sleeps on the semaphore of its first blocking operation; if it stops or
+ * dies, nobody waits for it.
+ */
 static __attribute__((noinline)) int
 op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 	size_t nsops, const struct timespec *deadline)
 {
-	bool undo = false, slow = nsops != 1;
+	bool undo = false, queued = nsops != 1;
 	uint32_t si = UINT32_MAX, u = 0;
-	uint64_t st = 0;
+	struct prim_slot_shm *s = NULL;
+	uint64_t st, w = 0;
 	int r, spins = 0;
 
 	if (nsops == 0)
@@ -1115,105 +1300,143 @@ op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 		if (sops[i].sem_num >= h->nsems)
 			return -EFBIG;
 		if (sops[i].sem_flg & PRIM_SEM_UNDO)
-			undo = slow = true;
+			undo = queued = true;
 	}
 	if (set_removed(h))
 		return -EIDRM;
 
-	for (;;) {
-		uint32_t bn;
-		int bop, bflg;
-		uint64_t w;
+	/* One plain operation: a CAS, spinning briefly while it would block. */
+	while (!queued) {
+		const uint64_t *p = &sem_at(h, sops->sem_num)->word;
 
-		if (!slow) {
-			r = op_one(h, sops, &w);
-			if (r != -EAGAIN)
-				break;
-			bn = sops->sem_num;
-			bop = sops->sem_op;
-			bflg = sops->sem_flg;
-		} else {
-			if (si == UINT32_MAX) {
-				if ((r = slot_claim(h, deadline, &si)) != 0)
-					break;
-				if (undo && (u = undo_claim(h)) == 0) {
-					r = -ENOMEM;
-					break;
-				}
-				write_ops(h, si, sops, nsops, u);
-			}
-			st = run(h, si);
-			r = 0;
-			switch (ST_STATUS(st)) {
-			case ST_DONE:
-				break;
-			case ST_ERANGE:
-				r = -ERANGE;
-				break;
-			case ST_EIDRM:
-				r = -EIDRM;
-				break;
-			case ST_BLOCK:
-				r = -EAGAIN;
-				break;
-			default:
-				r = -EIDRM; /* corrupt slot */
-				break;
-			}
-			if (r == 0)
-				touch_otime(h); /* sempid: set by the unfreeze */
-			if (r != -EAGAIN)
-				break;
-			if (ST_IDX(st) >= nsops) {
-				r = -EIDRM;
-				break;
-			}
-			bn = sops[ST_IDX(st)].sem_num;
-			bop = sops[ST_IDX(st)].sem_op;
-			bflg = sops[ST_IDX(st)].sem_flg;
-			w = ck_pr_load_64(&sem_at(h, bn)->word);
-			if (wval(w) != ST_VAL(st) && !(bflg & PRIM_IPC_NOWAIT))
-				continue; /* changed since the decision */
+		r = op_one(h, sops, &w);
+		if (r == -EBUSY)
+			break; /* sleepers first: queue behind them */
+		if (r != -EAGAIN || (sops->sem_flg & PRIM_IPC_NOWAIT))
+			return r;
+		if (deadline != NULL && prim__deadline_passed(deadline))
+			return -EAGAIN;
+		/* A hand-off from another CPU is far cheaper than a sleep. */
+		while (spins < SPIN_LIMIT && ck_pr_load_64(p) == w) {
+			spins++;
+			ck_pr_stall();
 		}
-		if (bflg & PRIM_IPC_NOWAIT)
-			break; /* -EAGAIN */
-		if (set_removed(h)) {
-			r = -EIDRM;
+		if (spins >= SPIN_LIMIT)
 			break;
+	}
+
+	/* A request anyone may complete. */
+	if ((r = slot_claim(h, deadline, &si)) != 0)
+		return r;
+	s = slot_at(h, si);
+	if (undo && (u = undo_claim(h)) == 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	write_ops(h, si, sops, nsops, u);
+	publish(s);
+	for (;;) {
+		const struct prim_sembuf *b;
+		struct timespec slice;
+
+		st = run(h, si);
+		switch (ST_STATUS(st)) {
+		case ST_DONE:
+			r = 0;
+			goto out;
+		case ST_ERANGE:
+			r = -ERANGE;
+			goto out;
+		case ST_EIDRM:
+			r = -EIDRM;
+			goto out;
+		case ST_BLOCK:
+			break;
+		default: /* done by someone else, or overtaken */
+			if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
+				r = 0;
+				goto out;
+			}
+			if (set_removed(h)) {
+				r = -EIDRM;
+				goto out;
+			}
+			continue;
+		}
+		if (ST_IDX(st) >= nsops) {
+			r = -EIDRM;
+			goto out;
+		}
+		b = &sops[ST_IDX(st)];
+		if (b->sem_flg & PRIM_IPC_NOWAIT) {
+			r = -EAGAIN;
+			goto out;
+		}
+		/* Wait, FIFO: take a place once, keep it across retries. */
+		if (ck_pr_load_64(&s->ticket) == 0)
+			ck_pr_store_64(&s->ticket,
+				       ck_pr_faa_64(&h->tickets, 1) + 1);
+		mark_waiting(h, si, b->sem_num, b->sem_op);
+		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
+		if (wval(w) != ST_VAL(st))
+			continue; /* changed since the decision */
+		/* Older waiters first; maybe us. */
+		handoff(h, b->sem_num);
+		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
+			r = 0;
+			goto out;
 		}
 		/*
-		 * Spin briefly while the value stays: a hand-off from another
-		 * CPU is far cheaper than a futex sleep and wake.
+		 * Spin briefly for the value to change before sleeping
+		 * (SPIN_LIMIT in all, each retry counting): a hand-off from
+		 * another CPU is far cheaper than a futex sleep.
 		 */
+		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
 		if (spins < SPIN_LIMIT) {
-			const uint64_t *p = &sem_at(h, bn)->word;
+			const uint64_t *p = &sem_at(h, b->sem_num)->word;
 
+			spins += 64;
 			while (spins < SPIN_LIMIT &&
-			       ck_pr_load_64(p) == w) {
+			       wval(ck_pr_load_64(p)) == wval(w) &&
+			       wval(ck_pr_load_64(&s->req)) != REQ_DONE) {
 				spins++;
 				ck_pr_stall();
 			}
 			if (spins < SPIN_LIMIT)
-				continue; /* changed: try again */
+				continue;
 		}
-		if (si == UINT32_MAX && (r = slot_claim(h, deadline, &si)) != 0)
-			break;
-		mark_waiting(h, si, bn, bop);
-		r = sleep_on(h, bn, w, deadline);
-		ck_pr_store_32(&slot_at(h, si)->wait_kind, WAIT_NONE);
-		if (r != 0)
-			break;
-		if (deadline != NULL && prim__deadline_passed(deadline)) {
-			/* Last chance without blocking, then give up. */
-			r = -EAGAIN;
-			if (!slow) {
-				r = op_one(h, sops, &w);
-				break;
-			}
+		if (wval(w) != ST_VAL(st))
+			continue;
+		slice_deadline(deadline, &slice);
+		r = sleep_on(h, b->sem_num, w, &slice);
+		if (r == -EINTR)
+			goto out;
+		if (r == -EAGAIN && deadline != NULL &&
+		    prim__deadline_passed(deadline))
+			goto out;
+		handoff(h, b->sem_num);
+		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
+			r = 0;
+			goto out;
+		}
+		if (set_removed(h)) {
+			r = -EIDRM;
+			goto out;
 		}
 	}
-	if (si != UINT32_MAX)
+out:
+	/* Done by a hand-off while we gave up (a signal, the deadline)? */
+	if (s != NULL) {
+		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
+		ck_pr_store_64(&s->ticket, 0);
+		if (withdraw(h, s))
+			r = 0;
+		if (r == 0) {
+			serve_waiters(h, s);
+			touch_otime(h);
+		}
 		slot_release(h, si);
+	}
 	return r;
 }
 
@@ -1286,7 +1509,8 @@ count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
 
 		if (ck_pr_load_64(&s->ident) != 0 &&
 		    ck_pr_load_32(&s->wait_kind) == kind &&
-		    ck_pr_load_32(&s->wait_sem) == (uint32_t)semnum + 1)
+		    ck_pr_load_32(&s->wait_sem) == (uint32_t)semnum + 1 &&
+		    wval(ck_pr_load_64(&s->req)) == REQ_PUBLISHED)
 			c++;
 	}
 	return c;
@@ -1340,11 +1564,21 @@ control(struct prim_semset_shm *h, uint32_t kind, uint32_t arg, int val,
 	if (kind == REQ_SETALL)
 		for (uint32_t i = 0; i < h->nsems; i++)
 			s->ops[i].sem_op = (short)vals[i];
+	publish(s);
 	st = run(h, si);
+	r = ST_STATUS(st) == ST_DONE ||
+			    wval(ck_pr_load_64(&s->req)) == REQ_DONE
+		    ? 0
+		    : -EIDRM;
 	slot_release(h, si);
-	if (ST_STATUS(st) == ST_DONE)
-		return 0;
-	return -EIDRM;
+	/* SETVAL, SETALL and exit-time undo serve whoever can now proceed. */
+	for (uint32_t n = 0; r == 0 && n < h->nsems; n++) {
+		if (kind == REQ_SETVAL && n != arg)
+			continue;
+		if (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS)
+			handoff(h, n);
+	}
+	return r;
 }
 
 int
@@ -1456,12 +1690,11 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 
 		if (!dead_owner(id, dead, live))
 			continue;
-		/* If its request is active, finish it first. */
-		while (((uint32_t)ck_pr_load_64(&h->active) & 0xffff) == i + 1)
-			help(h);
+		/* Nobody completes its request any more (finished if active). */
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_32(&s->wait_sem, 0);
-		ck_pr_store_64(&s->state, ST(0, ST_PREP, 0, 0));
+		ck_pr_store_64(&s->ticket, 0);
+		withdraw(h, s);
 		ck_pr_fence_store();
 		ck_pr_cas_64(&s->ident, id, 0);
 	}
