@@ -9,6 +9,8 @@
  * Run inside a private IPC namespace (make bench does); kernel queues are
  * IPC_PRIVATE and removed at the end.
  *
+ * bench_msgq [row...] runs only the rows named (all by default).
+ *
  * bench_msgq --nosyscall: 100000 send/receive pairs between two getppid()
  * markers, for tests/check_nosyscall_msgq.sh to count system calls under
  * strace.
@@ -293,16 +295,25 @@ main(int argc, char **argv)
 		{ "msg_typed_64", r_typed, 1600000, 160000, 0, "/s" },
 	};
 	double xs[5], untyped = 0;
+	int want[5];
 
 	snprintf(mqname, sizeof(mqname), "/prim_bench_msgq_%d", (int)getpid());
 	if (argc > 1 && strcmp(argv[1], "--nosyscall") == 0)
 		return nosyscall();
+	for (int r = 0; r < 5; r++) {
+		want[r] = argc < 2;
+		for (int i = 1; i < argc; i++)
+			want[r] |= strcmp(argv[i], rows[r].name) == 0;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	bench_header("message queue");
 	for (int r = 0; r < 5; r++) {
 		double o[BENCH_REPS], k[BENCH_REPS], p[BENCH_REPS];
 		double mo, mk, mp;
 		char note[96];
+
+		if (!want[r])
+			continue;
 
 		for (int i = 0; i < BENCH_REPS; i++) {
 			o[i] = rows[r].fn(OURS, rows[r].n_ours);
@@ -314,7 +325,7 @@ main(int argc, char **argv)
 		mp = bench_median(p, BENCH_REPS);
 		if (r == 2)
 			untyped = mo;
-		if (r == 4)
+		if (r == 4 && want[2])
 			snprintf(note, sizeof(note),
 				 "posix mq %.1f %s; %.2f of untyped 1p1c", mp,
 				 rows[r].unit, mo / untyped);
@@ -325,7 +336,8 @@ main(int argc, char **argv)
 				  rows[r].unit, note);
 	}
 	for (int r = 0; r < 5; r++)
-		bench_speedup(rows[r].name, xs[r]);
+		if (want[r])
+			bench_speedup(rows[r].name, xs[r]);
 	if (kid >= 0)
 		msgctl(kid, IPC_RMID, NULL);
 	mq_unlink(mqname);

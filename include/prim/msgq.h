@@ -47,7 +47,7 @@ struct prim_msgq_attr {
 	uint32_t qbytes;	/* initial qbytes (16384) */
 	uint32_t qbytes_max;	/* most qbytes may be raised to (qbytes) */
 	uint32_t nslots;	/* messages the pool holds at once, 1..32767
-				   (qbytes_max / 64, at least 16) */
+				   (qbytes_max / 32, at least 16) */
 };
 
 /* What msgctl(IPC_STAT) reports. Times are CLOCK_REALTIME seconds. */

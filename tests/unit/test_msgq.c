@@ -25,6 +25,7 @@
 
 /* Layout facts the crash tests poke at (see prim/msgq.c). */
 #define OFF_TAIL 256
+#define OFF_ANY 512
 #define OFF_SLOTS (640 + 64 * 64)
 
 struct fx {
@@ -518,6 +519,84 @@ t_reap_sender(void **s)
 	rm(f);
 }
 
+/* A sleeper that died leaves the may-sleep bit: one wake-up clears it. */
+static void
+t_wake_bit(void **s)
+{
+	struct fx *f = mk(64, 0, 0, 8);
+	uint32_t *any = (uint32_t *)((char *)f->mem + OFF_ANY);
+	char buf[64] = { 0 };
+	uint32_t w0;
+
+	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), 0);
+	assert_int_equal(*any & 1, 0);
+	*any |= 1;
+	w0 = *any;
+	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), 0);
+	assert_int_equal(*any & 1, 0);
+	assert_int_equal(*any, (w0 + 2) & ~1u);
+	/* No sleeper: the word is left alone. */
+	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), 0);
+	assert_int_equal(*any, (w0 + 2) & ~1u);
+	rm(f);
+}
+
+/* The default pool: twice qbytes_max / 64 slots, at least 16. */
+static void
+t_default_pool(void **s)
+{
+	struct prim_msgq_attr a = { .msgmax = 64, .qbytes = 1024 };
+	struct prim_msgq_attr b = { .msgmax = 64, .qbytes = 1024,
+				    .nslots = 32 };
+
+	assert_int_equal(prim_msgq_size(&a), prim_msgq_size(&b));
+	a.qbytes = b.qbytes = 64;
+	b.nslots = 16;
+	assert_int_equal(prim_msgq_size(&a), prim_msgq_size(&b));
+}
+
+/*
+ * Typed receives over many wraps of a small pool, with other types in
+ * between and taken out of order: each type comes out in FIFO order.
+ */
+static void
+t_typed_wrap(void **s)
+{
+	struct fx *f = mk(16, 16 * 6, 16 * 6, 6);
+	uint32_t next_in[4] = { 0 }, next_out[4] = { 0 };
+	uint32_t v;
+	long type;
+
+	for (int round = 0; round < 500; round++) {
+		for (long t = 1; t <= 3; t++) {
+			v = next_in[t]++;
+			if (prim_msgq_send(f->q, t, &v, sizeof(v),
+					   PRIM_IPC_NOWAIT) != 0)
+				next_in[t]--;
+		}
+		/* Take type 3 first, then 1, leave 2 to pile up a little. */
+		for (long t = 3; t >= 1; t -= 2) {
+			while (prim_msgq_recv(f->q, &v, sizeof(v), t,
+					      PRIM_IPC_NOWAIT, &type) == 4) {
+				assert_int_equal(type, t);
+				assert_int_equal(v, next_out[t]++);
+			}
+		}
+		if (round % 3 == 0)
+			while (prim_msgq_recv(f->q, &v, sizeof(v), 2,
+					      PRIM_IPC_NOWAIT, &type) == 4)
+				assert_int_equal(v, next_out[2]++);
+	}
+	for (long t = 1; t <= 3; t++) {
+		while (prim_msgq_recv(f->q, &v, sizeof(v), t, PRIM_IPC_NOWAIT,
+				      &type) == 4)
+			assert_int_equal(v, next_out[t]++);
+		assert_int_equal(next_out[t], next_in[t]);
+		assert_true(next_in[t] > 300);
+	}
+	rm(f);
+}
+
 static void
 t_corrupt(void **s)
 {
@@ -569,6 +648,9 @@ main(void)
 		cmocka_unit_test(t_reap_receiver),
 		cmocka_unit_test(t_reap_sender),
 		cmocka_unit_test(t_corrupt),
+		cmocka_unit_test(t_wake_bit),
+		cmocka_unit_test(t_default_pool),
+		cmocka_unit_test(t_typed_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
