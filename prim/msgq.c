@@ -1354,12 +1354,46 @@ prim_msgq_remove(struct prim_msgq *q)
 }
 
 int
+prim_msgq_pids(const struct prim_msgq *q, pid_t *pids, int max)
+{
+	int n = 0;
+
+	if (max < 0 || (max > 0 && pids == NULL))
+		return -EINVAL;
+	for (uint64_t x = 0; x < q->n; x++) {
+		uint64_t st = ck_pr_load_64(&slot(q, x)->state);
+		uint32_t k = st_kind(st);
+		pid_t p = (pid_t)st_pid(st);
+		int i;
+
+		if ((k != ST_WRITING && k != ST_CLAIMED) || p == 0)
+			continue;
+		for (i = 0; i < n && i < max && pids[i] != p; i++)
+			;
+		if (i < n && i < max)
+			continue; /* listed already */
+		if (n < max)
+			pids[n] = p;
+		n++;
+	}
+	return n;
+}
+
+int
 prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 {
 	int fixed = 0, r;
 
 	if (pid <= 0 || (uint64_t)pid >= (1u << PID_MAX_BITS))
 		return -EINVAL;
+	/*
+	 * Slot owners are pids only: a live process with this pid (not a
+	 * zombie) may be a newcomer that reused a dead one's pid, and taking
+	 * its claims back would deliver a message twice. Leave them; they
+	 * are reaped when that process dies in turn.
+	 */
+	if (prim__ident_of(pid) != 0)
+		return 0;
 	r = settle(q);
 	if (r < 0)
 		return r;

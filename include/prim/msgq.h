@@ -149,13 +149,22 @@ void prim_msgq_touch(struct prim_msgq *q);
 int prim_msgq_remove(struct prim_msgq *q);
 
 /*
- * Clean up after process pid, which must be dead: a message it was
- * sending is either completed (if counted) or rolled back; a message it had
- * claimed and not finished receiving is put back in its place. Idempotent;
- * any process may call it at any time. Returns the number of slots
- * repaired, or -errno.
+ * Clean up after process pid once it is dead: a message it was sending is
+ * either completed (if counted) or rolled back; a message it had claimed
+ * and not finished receiving is put back in its place. While a process
+ * with that pid lives (a zombie counts as dead) nothing is done: it may
+ * have reused a dead one's pid. Idempotent; any process may call it at
+ * any time. Reads /proc/<pid>/stat. Returns the number of slots repaired,
+ * or -errno.
  */
 int prim_msgq_reap(struct prim_msgq *q, pid_t pid);
+
+/*
+ * The pids that own a message half sent or half received: up to max of
+ * them in pids. Returns how many there are (possibly more than max). For
+ * a broker that restarts: reap each one (a live pid is left alone).
+ */
+int prim_msgq_pids(const struct prim_msgq *q, pid_t *pids, int max);
 
 #pragma GCC visibility pop
 
