@@ -4,20 +4,22 @@
  *
  * Layout (offsets from the mapping's base, all fixed-width):
  *
- *   struct prim_semset_shm  header: segment header, geometry, times, and
- *                           the `active` word (own cache line)
+ *   struct prim_semset_shm  header: segment header, geometry, times; on
+ *                           their own line `active` (the request being
+ *                           completed), `astate` (its decision) and
+ *                           `tickets` (FIFO order of waiters)
  *   struct prim_sem_shm     nsems of them, one cache line each: the
  *                           semaphore word and sempid
- *   struct prim_undo_shm    nprocs of them: owner pid, then nsems
+ *   struct prim_undo_shm    nprocs of them: owner identity, then nsems
  *                           adjustment words (SEM_UNDO, per process)
  *   struct prim_slot_shm    nslots of them: a thread inside a slow call
- *                           owns one; it holds its request (the
- *                           descriptor) and what it waits for (GETNCNT)
+ *                           owns one; it holds its request, the request
+ *                           word, and what it waits for (GETNCNT, FIFO)
  *
- * Every semaphore and adjustment word is 64 bits:
- *   bits  0-15 value (semval 0..32767, or semadj as int16)
+ * Every semaphore, adjustment and request word is 64 bits:
+ *   bits  0-15 value (semval 0..32767, semadj as int16, or enum req_state)
  *   bit     16 SLEEPERS  someone may sleep on this word's futex
- *   bit     17 HELD      frozen by the active descriptor
+ *   bit     17 HELD      frozen by the active request
  *   bit     18 REMOVED   the set was removed
  *   bits 19-31 tag       low bits of the generation that holds it
  *   bits 32-63 version   +1 on every change: no ABA on any CAS
@@ -25,55 +27,58 @@
  * while the value it saw is still there and SLEEPERS is still set.
  *
  * Protocol.
- * - Fast path: one operation without SEM_UNDO is one CAS on the word that
- *   changes value and version. If the word had SLEEPERS and the change can
- *   satisfy someone (an increase, or reaching zero), the same CAS clears
- *   SLEEPERS and the caller wakes every sleeper afterwards. A process killed
- *   anywhere here either did the CAS or did not: nothing half done. Killed
- *   between the CAS and the wake, sleepers stay asleep with SLEEPERS clear:
- *   the reap wakes every word of the set (SEM_9).
- * - Slow path (several operations, SEM_UNDO, SETVAL, SETALL, reap): the
- *   caller claims a slot (CAS owner 0 -> pid), writes its request there and
- *   makes it the set's one active descriptor by CAS on `active` (gen, slot).
- *   Anyone who finds a HELD word, or wants to activate its own request,
- *   first completes the active one ("helping"), so a process stopped or
- *   killed while its request is active delays nobody: the request runs to
- *   completion in whoever comes next. Completing means: freeze (HELD) every
- *   word the request touches, decide from the frozen values, record the
- *   decision by CAS in the slot's state word, unfreeze each word to its new
- *   value (semaphores first, adjustments last), then CAS `active` back to
- *   idle. Each step is a CAS whose expected value names the generation or
- *   the word's version, so a helper that wakes up late can repeat nothing.
- *   Value and SEM_UNDO adjustment change in the same request: a process
- *   killed at any instruction leaves them consistent.
- * - Waiting: a blocked caller records in its slot which semaphore (its
- *   first blocking operation) and which count (ncnt/zcnt) it waits on, sets
- *   SLEEPERS on that word, and sleeps on the word's low half.
- * - Death: prim_semset_reap(pid) completes the active request if it is the
- *   dead process's, frees its slots (so it leaves the waiter counts), and
- *   applies its adjustments with one more request (clamped to 0..32767).
- *
- * Fairness: a woken sleeper re-contends with newcomers (no FIFO hand-off);
- * see prim_sem(3). A sleeper is woken on every change that can help it.
+ * - Fast path: one operation without SEM_UNDO on a word with no SLEEPERS
+ *   is one CAS that changes value and version. A process killed anywhere
+ *   here either did the CAS or did not: nothing half done.
+ * - Requests (several operations, SEM_UNDO, a blocked call, SETVAL,
+ *   SETALL, reap): the caller claims a slot (CAS identity 0 -> its own),
+ *   writes its request there and publishes it (request word IDLE ->
+ *   PUBLISHED). From then on anyone may complete it, exactly once: the
+ *   request word is the first word it freezes and turns DONE with the
+ *   values. To complete a request one makes it the set's one active
+ *   request (CAS on `active`: gen, slot); anyone who finds a HELD word, or
+ *   wants to activate a request, first completes the active one
+ *   ("helping"), so a process stopped or killed while its request is
+ *   active delays nobody. Completing means: freeze (HELD) every word the
+ *   request touches, decide from the frozen values and record the
+ *   decision by CAS in `astate`, unfreeze each word to its new value
+ *   (semaphores, adjustments, the request word last), then CAS `active`
+ *   back to idle. Value and SEM_UNDO adjustment change in the same
+ *   request: a process killed at any instruction leaves them consistent.
+ * - Waiting, FIFO (SEM_8): a blocked caller takes a ticket, records in its
+ *   slot the semaphore of its first blocking operation and the count it
+ *   belongs to (ncnt/zcnt), sets SLEEPERS on that word and sleeps. An
+ *   increment that finds SLEEPERS keeps the flag (a newcomer's decrement
+ *   then queues instead of slipping in) and completes the waiters'
+ *   requests in ticket order, as the kernel's update_queue does; woken
+ *   waiters do the same, and each looks for itself at least once a second.
+ *   Whoever finds nobody left waiting clears SLEEPERS.
+ * - Death: prim_semset_reap(pid) withdraws the dead process's requests
+ *   (completing one first if it is active), frees its slots (so it leaves
+ *   the waiter counts), and applies its adjustments with one more request
+ *   (clamped to 0..32767). Records are owned by an identity, pid and start
+ *   time, so a reused pid is another process.
  *
  * Memory ordering: every access to a shared word is a ck_pr load, store or
  * CAS; on the architectures ck supports these CAS are full barriers.
- * SEM_1: slot content is written before its state word names the new
- *        generation (store fence); pairs with SEM_2.
- * SEM_2: a helper reads slot content, then (load fence) re-reads the state
- *        word; content read while the state still names the generation is
- *        that generation's; pairs with SEM_1 and SEM_3.
- * SEM_3: before rewriting a slot, its owner stores a state naming no
- *        generation (then a store fence), so a late helper notices; pairs
- *        with SEM_2.
- * SEM_4: a helper reads a word, then the state; it locks the word only if
- *        the state is still undecided, so no word is frozen after the
- *        decision (the decision CAS precedes every unfreeze).
+ * SEM_1: a request's content is written before its request word says
+ *        PUBLISHED (store fence, then CAS); pairs with SEM_7.
+ * SEM_4: every CAS a helper makes on a word expects the value it read
+ *        before checking that its generation is still active (and, to
+ *        freeze, undecided): completing the generation changes the word's
+ *        version, so a late helper's CAS fails; no word is frozen after
+ *        the decision nor unfrozen twice.
  * SEM_5: the header's geometry is read once at open, after the acquire of
  *        the segment magic (SEG_2), and re-checked on every use.
  * SEM_6: sempid is stored after the CAS that made the value (by CAS on
  *        version << 32 | pid, forward only), and before any wake-up, so a
  *        woken waiter's own operation, later, overwrites it.
+ * SEM_7: a helper reads a request's content only once its request word is
+ *        frozen by the helper's generation: the owner cannot withdraw or
+ *        rewrite it meanwhile (its CAS expects the word unfrozen); pairs
+ *        with SEM_1.
+ * SEM_8: hand-off; see handoff().
+ * SEM_9: reap; see prim_semset_reap().
  */
 #include <errno.h>
 #include <limits.h>
@@ -87,7 +92,7 @@
 #include "prim/sem.h"
 #include "prim_int.h"
 
-#define SEM_LAYOUT_VERSION 1
+#define SEM_LAYOUT_VERSION 2
 
 #define W_VALUE 0xffffULL
 #define W_SLEEPERS (1ULL << 16)
