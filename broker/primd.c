@@ -61,6 +61,18 @@ static int timer_fd = -1;
 static int timer_armed;
 static long idle_exit; /* seconds, 0: never */
 
+/* The longest request trailer (proto.h): a PRIMD_SEMOP_ZERO bitmap. */
+#define RX_TRAILER_MAX (PRIMD_SEMBITS_MAX / 8)
+_Static_assert(RX_TRAILER_MAX >= sizeof(struct primd_msgrcv_req),
+	       "request trailers");
+/* One request datagram and one reply trailer (PRIMD_MSGRCV: a message). */
+static union {
+	struct primd_req req;
+	unsigned char raw[sizeof(struct primd_req) + RX_TRAILER_MAX + 1];
+} rxbuf;
+static unsigned char *txbuf;
+static size_t txcap;
+
 static void
 usage(FILE *f)
 {
@@ -380,6 +392,13 @@ accept_clients(int lfd)
 		c->cred.gid = uc.gid;
 		c->cred.pid = uc.pid;
 		c->cred.caps = primd__peer_caps(uc.pid);
+		if (sizeof(struct primd_rep) + txcap > 200000) {
+			/* A PRIMD_MSGRCV reply must fit in one datagram. */
+			int sb = (int)(2 * (sizeof(struct primd_rep) + txcap));
+
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb,
+					 sizeof(sb));
+		}
 		if (peer_groups(fd, &c->cred) != 0 ||
 		    ep_add(fd, EPOLLIN | EPOLLRDHUP, ev(EV_CLIENT, i)) != 0) {
 			free(c->cred.groups);
@@ -399,15 +418,15 @@ serve(int i)
 	struct client *c = clients[i];
 
 	for (int k = 0; k < 8; k++) {
-		union {
-			struct primd_req req;
-			unsigned char raw[sizeof(struct primd_req) + 64];
-		} u;
 		struct primd_rep rep;
+		struct iovec iov[2];
+		struct msghdr mh;
+		size_t extra = 0;
 		ssize_t n;
 
-		memset(&u, 0, sizeof(u));
-		n = recv(c->fd, &u, sizeof(u), MSG_DONTWAIT | MSG_TRUNC);
+		memset(&rxbuf, 0, sizeof(rxbuf));
+		n = recv(c->fd, &rxbuf, sizeof(rxbuf),
+			 MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR)
@@ -419,28 +438,46 @@ serve(int i)
 			drop_client(i);
 			return;
 		}
-		if ((size_t)n != sizeof(struct primd_req)) {
+		if ((size_t)n < sizeof(struct primd_req) ||
+		    (size_t)n > sizeof(struct primd_req) + RX_TRAILER_MAX) {
 			/* Echo what can be read of the header. */
 			memset(&rep, 0, sizeof(rep));
 			rep.magic = PRIMD_MAGIC;
 			rep.version = PRIMD_VERSION;
 			if ((size_t)n >= 12) {
-				rep.op = u.req.op;
-				rep.seq = u.req.seq;
+				rep.op = rxbuf.req.op;
+				rep.seq = rxbuf.req.seq;
 			}
 			rep.err = EPROTO;
 			rep.id = -1;
 			rep.shmid = -1;
 		} else {
-			if (!c->registered && u.req.magic == PRIMD_MAGIC &&
-			    u.req.version == PRIMD_VERSION) {
+			if (!c->registered &&
+			    rxbuf.req.magic == PRIMD_MAGIC &&
+			    rxbuf.req.version == PRIMD_VERSION) {
 				register_proc(c->cred.pid);
 				c->registered = 1;
 			}
-			primd__reg_handle(&reg, &c->cred, &u.req, &rep);
+			extra = primd__reg_handle(
+			    &reg, &c->cred, &rxbuf.req,
+			    rxbuf.raw + sizeof(struct primd_req),
+			    (size_t)n - sizeof(struct primd_req), &rep, txbuf,
+			    txcap);
 		}
-		if (send(c->fd, &rep, sizeof(rep),
-			 MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(rep)) {
+		iov[0].iov_base = &rep;
+		iov[0].iov_len = sizeof(rep);
+		iov[1].iov_base = txbuf;
+		iov[1].iov_len = extra;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = extra ? 2 : 1;
+		if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		    (ssize_t)(sizeof(rep) + extra)) {
+			if (extra)
+				fprintf(stderr,
+					"primd: a message taken for pid %d "
+					"could not be sent: %s\n",
+					(int)c->cred.pid, strerror(errno));
 			/* Not reading its replies: never wait for it. */
 			drop_client(i);
 			return;
@@ -760,6 +797,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	txcap = sizeof(struct primd_msgrcv_rep) + cf.lim.msgmax;
+	if ((txbuf = malloc(txcap)) == NULL) {
+		perror("primd: malloc");
+		return 1;
+	}
 	rc = primd__reg_open(&reg, statefile, &cf, &adopted);
 	if (rc != 0) {
 		fprintf(stderr, "primd: registry: %s\n", strerror(-rc));

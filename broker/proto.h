@@ -6,7 +6,10 @@
  * types only, and every field is validated by whoever receives it.
  *
  * Transport: a Unix SOCK_SEQPACKET socket; one request datagram, one reply
- * datagram, in order. The broker learns who asks from SO_PEERCRED and
+ * datagram, in order. A datagram is the fixed struct (primd_req or
+ * primd_rep), followed by an op-specific trailer only where the op says so
+ * (PRIMD_SEMOP_ZERO and PRIMD_MSGRCV requests, a PRIMD_MSGRCV reply);
+ * every other datagram is exactly the fixed struct. The broker learns who asks from SO_PEERCRED and
  * SO_PEERGROUPS only; nothing a client writes about itself is trusted.
  * A client reconnects after fork (in the child) and whenever its euid or
  * egid differs from the one it connected with.
@@ -30,19 +33,59 @@
 enum primd_op {
 	PRIMD_HELLO = 1,	/* register this process; reply: limits */
 	PRIMD_GET,		/* semget/msgget: key, flags, nsems */
-	PRIMD_OPEN,		/* id -> backing segment and access */
+	PRIMD_OPEN,		/* id -> backing segment and access; a
+				   caller with no access at all gets EACCES
+				   with id, access 0 and nsems still set (so
+				   it can order EFBIG/EINVAL before EACCES
+				   as the kernel) */
 	PRIMD_SET,		/* IPC_SET: uid, gid, mode, qbytes */
 	PRIMD_RMID,		/* IPC_RMID */
 	PRIMD_INFO,		/* IPC_INFO, SEM_INFO, MSG_INFO (cmd in flags) */
-	PRIMD_STAT_INDEX,	/* SEM_STAT(_ANY), MSG_STAT(_ANY): index -> id;
-				   flags: 1 = _ANY (no read check) */
+	PRIMD_STAT_INDEX,	/* SEM_STAT(_ANY), MSG_STAT(_ANY): index -> id
+				   and stat; flags: 1 = _ANY (no read check) */
 	PRIMD_LIST,		/* next live object with index >= id (primctl) */
+	PRIMD_SEMOP_ZERO,	/* wait-for-zero semop for a reader (no W) */
+	PRIMD_MSGRCV,		/* msgrcv for a reader with a read-only map */
 	PRIMD_OP_MAX
 };
 
 enum primd_type {
 	PRIMD_SEM = 1,
 	PRIMD_MSG = 2,
+};
+
+/*
+ * PRIMD_SEMOP_ZERO and PRIMD_MSGRCV: the operations a caller with R but
+ * without W may do on an object it can only map read-only (the kernel
+ * allows them with R, but libprim writes the object to do them). The
+ * broker does them on its own mapping, always without waiting (IPC_NOWAIT
+ * forced): a caller that wants to wait asks again (libsysv(7)). Both check
+ * R (EACCES), as the kernel; sempid and lrpid become the broker's pid.
+ *
+ * PRIMD_SEMOP_ZERO request: id; nsems = n, the number of bits of the
+ * trailer, a bitmap of ceil(n / 8) bytes: bit k (byte k / 8, bit k % 8,
+ * least significant first) set = semaphore k must be zero. 1 <= n <=
+ * PRIMD_SEMBITS_MAX; the set bits (at least one, at most semopm) are the
+ * distinct sem_num of the caller's zero operations. Errors: EINVAL (id,
+ * bitmap), EFBIG (a bit >= nsems), EACCES, EAGAIN (a semaphore is not
+ * zero), EIDRM. No reply trailer.
+ *
+ * PRIMD_MSGRCV request: id; flags = msgflg (MSG_NOERROR, MSG_EXCEPT;
+ * IPC_NOWAIT is implied; MSG_COPY gives EINVAL); trailer struct
+ * primd_msgrcv_req. Errors: EINVAL, EACCES, ENOMSG, E2BIG, EIDRM. On
+ * success the reply is followed by struct primd_msgrcv_rep and its len
+ * bytes of text (len <= msgsz and <= the broker's msgmax).
+ */
+#define PRIMD_SEMBITS_MAX 65536
+
+struct primd_msgrcv_req {
+	int64_t msgtyp;
+	uint64_t msgsz;		/* the caller's buffer */
+};
+
+struct primd_msgrcv_rep {
+	int64_t mtype;
+	uint64_t len;		/* bytes of text that follow */
 };
 
 /* Access the caller has to an object (reply field `access`). */
@@ -82,6 +125,23 @@ struct primd_info {
 	int32_t pad3;
 };
 
+/*
+ * An object's *_STAT fields, read by the broker from its own mapping, for
+ * a caller that may have no mapping (SEM_STAT_ANY, MSG_STAT_ANY without
+ * R). Times in seconds. Semaphore sets: otime, ctime, nsems; queues:
+ * ctime, qnum .. rtime (stime/rtime = msg_stime/msg_rtime).
+ */
+struct primd_stat {
+	uint32_t uid, gid, cuid, cgid, mode;
+	int32_t key;
+	int64_t otime, ctime;
+	uint32_t nsems;
+	uint32_t pad;
+	uint64_t qnum, cbytes, qbytes;
+	int32_t lspid, lrpid;
+	int64_t stime, rtime;
+};
+
 struct primd_rep {
 	uint32_t magic;		/* PRIMD_MAGIC */
 	uint16_t version;	/* PRIMD_VERSION */
@@ -91,9 +151,11 @@ struct primd_rep {
 	int32_t id;		/* GET, STAT_INDEX, LIST: the object's id */
 	int32_t shmid;		/* GET, OPEN, STAT_INDEX, LIST: the segment */
 	uint32_t access;	/* PRIMD_ACC_* the caller has */
-	uint32_t pad;
+	uint32_t nsems;		/* GET, OPEN, STAT_INDEX of a set: its
+				   nsems (0 for queues) */
 	uint64_t seg_size;	/* bytes of the backing segment */
 	struct primd_info info;	/* HELLO, INFO */
+	struct primd_stat stat;	/* STAT_INDEX: what *_STAT reports */
 };
 
 /*
@@ -135,6 +197,10 @@ _Static_assert(sizeof(struct primd_obj_shm) == PRIMD_OBJ_HDR,
  * for_server: the path a broker should listen on when PRIM_BROKER_SOCK is
  * unset (the user's own; /run/prim when run as root). Returns 0 or -errno.
  */
+_Static_assert(sizeof(struct primd_req) == 56, "request layout");
+_Static_assert(sizeof(struct primd_rep) == 112 + sizeof(struct primd_stat),
+	       "reply layout");
+
 int primd__sock_path(char *buf, unsigned long n, int for_server);
 
 #endif

@@ -161,6 +161,28 @@ attach(int shmid)
 	return p;
 }
 
+/*
+ * The segment mode for an object mode: per class, r if the object gives r
+ * or w, w if it gives w. A writer must map the segment read-write, which
+ * the kernel allows only with r as well; a write-only user could therefore
+ * read the raw segment, while libsysv still refuses it every read
+ * (EACCES), as documented in libsysv(7).
+ */
+static unsigned
+seg_mode(unsigned mode)
+{
+	unsigned m = 0;
+
+	for (int s = 0; s <= 6; s += 3) {
+		unsigned c = (mode >> s) & 6;
+
+		if (c & 2)
+			c |= 4;
+		m |= c << s;
+	}
+	return m;
+}
+
 /* Make the kernel's view of the segment mirror the object's ipc_perm. */
 static void
 mirror_perm(int shmid, const struct primd_obj_shm *h)
@@ -169,9 +191,12 @@ mirror_perm(int shmid, const struct primd_obj_shm *h)
 
 	if (shmctl(shmid, IPC_STAT, &ds) != 0)
 		return;
+	if (ds.shm_perm.uid == h->uid && ds.shm_perm.gid == h->gid &&
+	    (ds.shm_perm.mode & 0777) == seg_mode(h->mode))
+		return;
 	ds.shm_perm.uid = h->uid;
 	ds.shm_perm.gid = h->gid;
-	ds.shm_perm.mode = (unsigned short)(h->mode & 0666);
+	ds.shm_perm.mode = (unsigned short)seg_mode(h->mode);
 	if (shmctl(shmid, IPC_SET, &ds) != 0)
 		fprintf(stderr, "primd: shmctl(%d, IPC_SET): %s\n", shmid,
 			strerror(errno));
@@ -393,6 +418,8 @@ adopt_one(struct primd_reg *r, int t, int i)
 		remove_obj(r, t, i);
 		return 0;
 	}
+	/* A segment mirrored by an older broker: the current rule. */
+	mirror_perm(e->shmid, h);
 	r->nobj[t]++;
 	if (t == T_SEM)
 		r->nsems += e->nsems;
@@ -514,6 +541,7 @@ reply_obj(struct primd_reg *r, int t, int i, const struct primd_cred *c,
 	rep->shmid = e->shmid;
 	rep->seg_size = e->seg_size;
 	rep->access = access_of(c, r->obj[t][i].hdr);
+	rep->nsems = t == T_SEM ? e->nsems : 0;
 }
 
 static size_t
@@ -671,6 +699,8 @@ do_open(struct primd_reg *r, int t, const struct primd_cred *c,
 
 	if (i < 0)
 		return EINVAL;
+	/* No access: EACCES, the reply still describing the object (id,
+	 * nsems), so the caller can check what the kernel checks first. */
 	reply_obj(r, t, i, c, rep);
 	return rep->access == 0 ? EACCES : 0;
 }
@@ -781,6 +811,42 @@ do_info(struct primd_reg *r, int t, const struct primd_req *q,
 	return 0;
 }
 
+/* The *_STAT fields of object [t][i], from the broker's own mapping. */
+static int
+fill_stat(struct primd_reg *r, int t, int i, struct primd_stat *st)
+{
+	const struct primd_obj_shm *h = r->obj[t][i].hdr;
+	void *handle = r->obj[t][i].handle;
+	struct prim_msgq_stat ms;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->uid = h->uid;
+	st->gid = h->gid;
+	st->cuid = h->cuid;
+	st->cgid = h->cgid;
+	st->mode = h->mode & 0777;
+	st->key = h->key;
+	if (handle == NULL)
+		return EIDRM;
+	if (t == T_SEM) {
+		st->nsems = r->shm->ent[t][i].nsems;
+		rc = prim_semset_times(handle, &st->otime, &st->ctime);
+		return rc < 0 ? -rc : 0;
+	}
+	if ((rc = prim_msgq_stat(handle, &ms)) != 0)
+		return -rc;
+	st->ctime = ms.ctime;
+	st->qnum = ms.qnum;
+	st->cbytes = ms.cbytes;
+	st->qbytes = ms.qbytes;
+	st->lspid = ms.lspid;
+	st->lrpid = ms.lrpid;
+	st->stime = ms.stime;
+	st->rtime = ms.rtime;
+	return 0;
+}
+
 static int
 do_stat_index(struct primd_reg *r, int t, const struct primd_cred *c,
 	      const struct primd_req *q, struct primd_rep *rep)
@@ -796,6 +862,103 @@ do_stat_index(struct primd_reg *r, int t, const struct primd_cred *c,
 	reply_obj(r, t, i, c, rep);
 	if (q->flags == 0 && !(rep->access & PRIMD_ACC_R))
 		return EACCES;
+	return fill_stat(r, t, i, &rep->stat) == 0 ? 0 : EINVAL;
+}
+
+/*
+ * PRIMD_SEMOP_ZERO: the wait-for-zero operations of a caller that may
+ * read the set but maps it read-only; never waits (proto.h).
+ */
+static int
+do_semop_zero(struct primd_reg *r, int t, const struct primd_cred *c,
+	      const struct primd_req *q, const unsigned char *in,
+	      size_t inlen, struct primd_rep *rep)
+{
+	struct prim_sembuf *sops;
+	struct primd_obj *o;
+	int i = lookup(r, t, q->id), rc;
+	uint32_t nbits = (uint32_t)q->nsems, n = 0, max = 0;
+
+	if (t != T_SEM || i < 0 || q->nsems < 1 ||
+	    nbits > PRIMD_SEMBITS_MAX || inlen != (nbits + 7) / 8)
+		return EINVAL;
+	for (uint32_t k = 0; k < nbits; k++)
+		if (in[k / 8] & (1u << (k % 8))) {
+			n++;
+			max = k;
+		}
+	if (n == 0)
+		return EINVAL;
+	o = &r->obj[t][i];
+	reply_obj(r, t, i, c, rep);
+	if (max >= r->shm->ent[t][i].nsems)
+		return EFBIG;
+	if (!(rep->access & PRIMD_ACC_R))
+		return EACCES;
+	if (n > r->conf.lim.semopm)
+		return E2BIG;
+	if (o->handle == NULL)
+		return EIDRM;
+	if ((sops = calloc(n, sizeof(*sops))) == NULL)
+		return ENOMEM;
+	n = 0;
+	for (uint32_t k = 0; k <= max; k++)
+		if (in[k / 8] & (1u << (k % 8))) {
+			sops[n].sem_num = (unsigned short)k;
+			sops[n].sem_op = 0;
+			sops[n].sem_flg = PRIM_IPC_NOWAIT;
+			n++;
+		}
+	rc = prim_sem_op(o->handle, sops, n);
+	free(sops);
+	if (rc == -ETIMEDOUT)
+		rc = -EAGAIN;
+	return rc < 0 ? -rc : 0;
+}
+
+/*
+ * PRIMD_MSGRCV: msgrcv for a caller that may read the queue but maps it
+ * read-only; never waits. The message goes to out (after a struct
+ * primd_msgrcv_rep), *outlen its length.
+ */
+static int
+do_msgrcv(struct primd_reg *r, int t, const struct primd_cred *c,
+	  const struct primd_req *q, const unsigned char *in, size_t inlen,
+	  struct primd_rep *rep, unsigned char *out, size_t outcap,
+	  size_t *outlen)
+{
+	struct primd_msgrcv_req mr;
+	struct primd_msgrcv_rep mh;
+	struct primd_obj *o;
+	int i = lookup(r, t, q->id);
+	uint64_t cap;
+	long type = 0;
+	ssize_t n;
+
+	if (t != T_MSG || i < 0 || inlen != sizeof(mr) ||
+	    (q->flags & PRIM_MSG_COPY) || outcap < sizeof(mh))
+		return EINVAL;
+	memcpy(&mr, in, sizeof(mr));
+	o = &r->obj[t][i];
+	reply_obj(r, t, i, c, rep);
+	if (!(rep->access & PRIMD_ACC_R))
+		return EACCES;
+	if (o->handle == NULL)
+		return EIDRM;
+	cap = outcap - sizeof(mh);
+	if (mr.msgsz < cap)
+		cap = mr.msgsz;
+	n = prim_msgq_recv(o->handle, out + sizeof(mh), (size_t)cap,
+			   (long)mr.msgtyp,
+			   (q->flags & (PRIM_MSG_NOERROR | PRIM_MSG_EXCEPT)) |
+			       PRIM_IPC_NOWAIT,
+			   &type);
+	if (n < 0)
+		return n == -ETIMEDOUT ? ENOMSG : (int)-n;
+	mh.mtype = type;
+	mh.len = (uint64_t)n;
+	memcpy(out, &mh, sizeof(mh));
+	*outlen = sizeof(mh) + (size_t)n;
 	return 0;
 }
 
@@ -815,11 +978,13 @@ do_list(struct primd_reg *r, int t, const struct primd_cred *c,
 	return ENOENT;
 }
 
-void
+size_t
 primd__reg_handle(struct primd_reg *r, const struct primd_cred *c,
-		  const struct primd_req *q, struct primd_rep *rep)
+		  const struct primd_req *q, const void *in, size_t inlen,
+		  struct primd_rep *rep, void *out, size_t outcap)
 {
 	int t = (int)q->type - 1, err;
+	size_t outlen = 0;
 
 	memset(rep, 0, sizeof(*rep));
 	rep->magic = PRIMD_MAGIC;
@@ -829,22 +994,24 @@ primd__reg_handle(struct primd_reg *r, const struct primd_cred *c,
 	rep->id = -1;
 	rep->shmid = -1;
 	if (q->magic != PRIMD_MAGIC || q->version != PRIMD_VERSION ||
-	    q->op < PRIMD_HELLO || q->op >= PRIMD_OP_MAX) {
+	    q->op < PRIMD_HELLO || q->op >= PRIMD_OP_MAX ||
+	    (inlen != 0 && q->op != PRIMD_SEMOP_ZERO &&
+	     q->op != PRIMD_MSGRCV)) {
 		rep->err = EPROTO;
-		return;
+		return 0;
 	}
 	if (q->pad != 0 || q->pad2 != 0) {
 		rep->err = EINVAL;
-		return;
+		return 0;
 	}
 	if (q->op == PRIMD_HELLO) {
 		primd__reg_info(r, &rep->info);
 		rep->err = 0;
-		return;
+		return 0;
 	}
 	if (q->type != PRIMD_SEM && q->type != PRIMD_MSG) {
 		rep->err = EINVAL;
-		return;
+		return 0;
 	}
 	switch (q->op) {
 	case PRIMD_GET:
@@ -865,6 +1032,13 @@ primd__reg_handle(struct primd_reg *r, const struct primd_cred *c,
 	case PRIMD_STAT_INDEX:
 		err = do_stat_index(r, t, c, q, rep);
 		break;
+	case PRIMD_SEMOP_ZERO:
+		err = do_semop_zero(r, t, c, q, in, inlen, rep);
+		break;
+	case PRIMD_MSGRCV:
+		err = do_msgrcv(r, t, c, q, in, inlen, rep, out, outcap,
+				&outlen);
+		break;
 	default:
 		err = do_list(r, t, c, q, rep);
 		break;
@@ -875,7 +1049,10 @@ primd__reg_handle(struct primd_reg *r, const struct primd_cred *c,
 		rep->shmid = -1;
 		rep->seg_size = 0;
 		rep->access = 0;
+		rep->nsems = 0;
+		memset(&rep->stat, 0, sizeof(rep->stat));
 	}
+	return err == 0 ? outlen : 0;
 }
 
 /* ------------------------------------------------------------------
@@ -909,16 +1086,19 @@ primd__reg_owners(struct primd_reg *r, void (*fn)(pid_t))
 {
 	pid_t pids[512];
 
-	for (int i = 0; i < r->hi[T_SEM]; i++) {
-		struct primd_obj *o = &r->obj[T_SEM][i];
-		int n;
+	for (int t = 0; t < 2; t++) {
+		for (int i = 0; i < r->hi[t]; i++) {
+			struct primd_obj *o = &r->obj[t][i];
+			int n;
 
-		if (r->shm->ent[T_SEM][i].state != PRIMD_ENT_LIVE ||
-		    o->handle == NULL)
-			continue;
-		n = prim_semset_pids(o->handle, pids, 512);
-		for (int k = 0; k < n && k < 512; k++)
-			fn(pids[k]);
+			if (r->shm->ent[t][i].state != PRIMD_ENT_LIVE ||
+			    o->handle == NULL)
+				continue;
+			n = t == T_SEM ? prim_semset_pids(o->handle, pids, 512)
+				       : prim_msgq_pids(o->handle, pids, 512);
+			for (int k = 0; k < n && k < 512; k++)
+				fn(pids[k]);
+		}
 	}
 }
 

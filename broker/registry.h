@@ -122,9 +122,16 @@ uint64_t primd__peer_caps(pid_t pid);
 int primd__reg_open(struct primd_reg *r, const char *statefile,
 		    const struct primd_conf *conf, int *adopted);
 
-/* Handle one request from cred (already validated for size). */
-void primd__reg_handle(struct primd_reg *r, const struct primd_cred *cred,
-		       const struct primd_req *req, struct primd_rep *rep);
+/*
+ * Handle one request from cred: req, followed in the datagram by inlen
+ * bytes at in (its op's trailer, see proto.h). Fills *rep; a reply
+ * trailer (PRIMD_MSGRCV) goes to out, of outcap bytes. Returns the
+ * trailer's length (0 if none).
+ */
+size_t primd__reg_handle(struct primd_reg *r, const struct primd_cred *cred,
+			 const struct primd_req *req, const void *in,
+			 size_t inlen, struct primd_rep *rep, void *out,
+			 size_t outcap);
 
 /* Fill the limits and usage of an info reply. */
 void primd__reg_info(struct primd_reg *r, struct primd_info *info);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,28 +79,55 @@ disconnect(void)
 	atomic_store(&registered, 0);
 }
 
-/* One exchange on the current connection. 0, or -1 when it is broken. */
+/* One exchange on the current connection, with trailers (sysv__call_x).
+ * 0, or -1 when it is broken. */
 static int
-exchange(struct primd_req *req, struct primd_rep *rep)
+exchange_x(struct primd_req *req, const void *tx, size_t txlen,
+	   struct primd_rep *rep, void *rx, size_t rxcap, size_t *rxlen)
 {
+	struct iovec iov[2];
+	struct msghdr mh;
 	ssize_t n;
 
 	req->magic = PRIMD_MAGIC;
 	req->version = PRIMD_VERSION;
 	req->seq = ++seq;
+	iov[0].iov_base = req;
+	iov[0].iov_len = sizeof(*req);
+	iov[1].iov_base = (void *)(uintptr_t)tx;
+	iov[1].iov_len = txlen;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = txlen ? 2 : 1;
 	do
-		n = send(bfd, req, sizeof(*req), MSG_NOSIGNAL);
+		n = sendmsg(bfd, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*req))
+	if (n != (ssize_t)(sizeof(*req) + txlen))
 		return -1;
+	iov[0].iov_base = rep;
+	iov[0].iov_len = sizeof(*rep);
+	iov[1].iov_base = rx;
+	iov[1].iov_len = rxcap;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = rxcap ? 2 : 1;
 	do
-		n = recv(bfd, rep, sizeof(*rep), 0);
+		n = recvmsg(bfd, &mh, 0);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*rep) || rep->magic != PRIMD_MAGIC ||
-	    rep->version != PRIMD_VERSION || rep->seq != req->seq ||
-	    rep->op != req->op)
+	if (n < (ssize_t)sizeof(*rep) || (mh.msg_flags & MSG_TRUNC) ||
+	    rep->magic != PRIMD_MAGIC || rep->version != PRIMD_VERSION ||
+	    rep->seq != req->seq || rep->op != req->op)
 		return -1;
+	*rxlen = (size_t)n - sizeof(*rep);
 	return 0;
+}
+
+static int
+exchange(struct primd_req *req, struct primd_rep *rep)
+{
+	size_t extra;
+
+	return exchange_x(req, NULL, 0, rep, NULL, 0, &extra);
 }
 
 /* Connect and say HELLO, waiting for a broker up to PRIM_BROKER_WAIT ms.
@@ -186,8 +214,8 @@ ensure(void)
 static int
 retryable(const struct primd_req *req)
 {
-	if (req->op == PRIMD_RMID)
-		return 0;
+	if (req->op == PRIMD_RMID || req->op == PRIMD_MSGRCV)
+		return 0;	/* a message may have been taken */
 	if (req->op == PRIMD_GET &&
 	    (req->key == 0 || ((req->flags & 01000) && (req->flags & 02000))))
 		return 0; /* IPC_PRIVATE, or IPC_CREAT | IPC_EXCL */
@@ -195,15 +223,17 @@ retryable(const struct primd_req *req)
 }
 
 int
-sysv__call(struct primd_req *req, struct primd_rep *rep)
+sysv__call_x(struct primd_req *req, const void *tx, size_t txlen,
+	     struct primd_rep *rep, void *rx, size_t rxcap, size_t *rxlen)
 {
 	int saved = errno, r = -ENOSYS;
+	size_t extra = 0;
 
 	pthread_mutex_lock(&mu);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((r = ensure()) != 0)
 			break;
-		if (exchange(req, rep) == 0) {
+		if (exchange_x(req, tx, txlen, rep, rx, rxcap, &extra) == 0) {
 			r = 0;
 			break;
 		}
@@ -213,8 +243,49 @@ sysv__call(struct primd_req *req, struct primd_rep *rep)
 			break;
 	}
 	pthread_mutex_unlock(&mu);
+	if (rxlen != NULL)
+		*rxlen = extra;
 	errno = saved;
 	return r;
+}
+
+int
+sysv__call(struct primd_req *req, struct primd_rep *rep)
+{
+	size_t extra = 0;
+	int r = sysv__call_x(req, NULL, 0, rep, NULL, 0, &extra);
+
+	/* Only PRIMD_MSGRCV replies have a trailer. */
+	return r == 0 && extra != 0 ? -EPROTO : r;
+}
+
+#define POLL_MAX_NS 50000000L /* 50 ms */
+
+int
+sysv__poll_sleep(long *delay, const struct timespec *deadline)
+{
+	struct timespec ts, now;
+	long d = *delay;
+
+	if (deadline != NULL) {
+		long long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (long long)(deadline->tv_sec - now.tv_sec) * 1000000000LL +
+		       (deadline->tv_nsec - now.tv_nsec);
+		if (left <= 0)
+			return -EAGAIN;
+		if (left < d)
+			d = (long)left;
+	}
+	ts.tv_sec = d / 1000000000L;
+	ts.tv_nsec = d % 1000000000L;
+	/* A signal handler ends the sleep: EINTR, as the kernel's waits. */
+	if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+		return -EINTR;
+	if (*delay < POLL_MAX_NS)
+		*delay = *delay * 2 > POLL_MAX_NS ? POLL_MAX_NS : *delay * 2;
+	return 0;
 }
 
 /*

@@ -181,13 +181,38 @@ attach(int type, const struct primd_rep *rep, struct sysv_obj *o)
 	else
 		r = prim_msgq_open(obj, (size_t)len,
 				   (struct prim_msgq **)&o->handle);
-	if (r == 0)
+	if (r == 0) {
+		if (type == PRIMD_SEM)
+			o->nsems = prim_semset_nsems(o->handle);
 		return 0;
+	}
 	if (r != -ENOMEM)
 		r = -EINVAL; /* corrupt, or removed meanwhile */
 fail:
 	detach(o);
 	return r;
+}
+
+/*
+ * A temporary record without a mapping for an object the caller has no
+ * access to (see struct sysv_obj), as the broker described it.
+ */
+static int
+unmapped(int type, int id, const struct primd_rep *rep, struct sysv_obj **op)
+{
+	struct sysv_obj *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return -ENOMEM;
+	t->id = id;
+	t->type = type;
+	t->temp = 1;
+	t->nsems = type == PRIMD_SEM ? (int)rep->nsems : 0;
+	if (t->nsems < 0)
+		t->nsems = 0;
+	atomic_store(&t->access, 0);
+	*op = t;
+	return 0;
 }
 
 /* Put *tmp (attached) into the slot, or into a temporary record.
@@ -207,6 +232,7 @@ install(struct sysv_obj *e, struct sysv_obj *tmp, struct sysv_obj **op)
 			e->type = tmp->type;
 			e->temp = 0;
 			e->rw = tmp->rw;
+			e->nsems = tmp->nsems;
 			atomic_store(&e->access, atomic_load(&tmp->access));
 			atomic_store(&e->perm_seq, atomic_load(&tmp->perm_seq));
 			e->base = tmp->base;
@@ -278,6 +304,12 @@ refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
 	req.id = id;
 	if ((r = sysv__call(&req, &rep)) == 0)
 		r = -rep.err;
+	if (r == -EACCES) {
+		/* No access now: keep the mapping, allow nothing. */
+		atomic_store(&e->access, 0);
+		atomic_store(&e->perm_seq, seen);
+		return 0;
+	}
 	if (r != 0) {
 		if (r == -EINVAL || r == -EIDRM) {
 			retire(e);
@@ -316,15 +348,19 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 		req.id = id;
 		if ((r = sysv__call(&req, &rep)) == 0)
 			r = -rep.err;
-		if (r == 0 && rep.id != id)
+		if ((r == 0 || r == -EACCES) && rep.id != id)
 			rep.id = id; /* OPEN answers for the id asked */
-		if (r != 0) {
+		if (r == -EACCES)
+			rep.access = 0; /* exists, but no access at all */
+		else if (r != 0) {
 			pthread_mutex_unlock(&mu);
 			return r == -EIDRM ? -EINVAL : r;
 		}
 		hint = &rep;
 	}
-	if ((r = attach(type, hint, &tmp)) == 0)
+	if ((hint->access & (PRIMD_ACC_R | PRIMD_ACC_W)) == 0)
+		r = unmapped(type, id, hint, op); /* the kernel would refuse */
+	else if ((r = attach(type, hint, &tmp)) == 0)
 		r = install(slot(type, id), &tmp, op);
 	pthread_mutex_unlock(&mu);
 	return r;
@@ -348,6 +384,10 @@ sysv__get(int type, int id, struct sysv_obj **op)
 		if (r == 0) {
 			if ((r = slow_get(type, id, NULL, &e)) != 0)
 				return r;
+			if (e->hdr == NULL) {
+				*op = e; /* fresh from the broker, unmapped */
+				return 0;
+			}
 		}
 		seq = ld32(&e->hdr->perm_seq);
 		if (seq == atomic_load_explicit(&e->perm_seq,
@@ -401,6 +441,10 @@ sysv__perm(const struct sysv_obj *o, struct sysv_perm *p)
 {
 	const struct primd_obj_shm *h = o->hdr;
 
+	if (h == NULL) { /* callers check access first: never here */
+		memset(p, 0, sizeof(*p));
+		return;
+	}
 	for (int spin = 0;; spin++) {
 		uint32_t s1 = ld32(&h->perm_seq), s2;
 

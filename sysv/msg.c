@@ -85,7 +85,7 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 		return -EINVAL;
 	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
 		return r;
-	if (!(sysv__access(o) & PRIMD_ACC_W) || !o->rw)
+	if (!(sysv__access(o) & PRIMD_ACC_W) || !o->rw || o->handle == NULL)
 		r = -EACCES;
 	else
 		r = prim_msgq_send(o->handle, mtype, m->mtext, msgsz, msgflg);
@@ -102,6 +102,71 @@ msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 
 	errno = saved;
 	return SYSV_RET(r);
+}
+
+/*
+ * msgrcv for a caller with R but not W, which maps the queue read-only
+ * while taking a message writes it: the broker takes it (PRIMD_MSGRCV),
+ * never waiting; to wait, ask again after a sleep of 1 ms doubling to
+ * 50 ms (libsysv(7)). The caller checked msqid, msgsz, MSG_COPY and R.
+ */
+static ssize_t
+recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
+	    int msgflg)
+{
+	const struct primd_info *lim;
+	struct primd_msgrcv_req mr;
+	struct primd_msgrcv_rep mh;
+	struct primd_req req;
+	struct primd_rep rep;
+	long delay = 1000000L; /* 1 ms */
+	size_t cap = msgsz, got = 0;
+	unsigned char *buf;
+	ssize_t n;
+	int r;
+
+	if ((lim = sysv__limits(&r)) == NULL)
+		return r;
+	if (cap > lim->msgmax)
+		cap = lim->msgmax;
+	if ((buf = malloc(sizeof(mh) + cap)) == NULL)
+		return -ENOMEM;
+	mr.msgtyp = msgtyp;
+	mr.msgsz = msgsz;
+	for (int round = 0;; round++) {
+		memset(&req, 0, sizeof(req));
+		req.op = PRIMD_MSGRCV;
+		req.type = PRIMD_MSG;
+		req.id = msqid;
+		req.flags = msgflg & (MSG_NOERROR | MSG_EXCEPT);
+		r = sysv__call_x(&req, &mr, sizeof(mr), &rep, buf,
+				 sizeof(mh) + cap, &got);
+		if (r == 0)
+			r = -rep.err;
+		if (r == -EIDRM && round == 0)
+			r = -EINVAL; /* removed before we came */
+		else if (r == -EINVAL && round > 0)
+			r = -EIDRM; /* removed while we waited */
+		if (r != -ENOMSG || (msgflg & IPC_NOWAIT))
+			break;
+		if ((r = sysv__poll_sleep(&delay, NULL)) != 0)
+			break;
+	}
+	if (r != 0) {
+		n = r;
+	} else if (got < sizeof(mh) ||
+		   (memcpy(&mh, buf, sizeof(mh)), mh.len != got - sizeof(mh)) ||
+		   mh.len > msgsz) {
+		n = -EPROTO; /* not what proto.h says: never */
+	} else if (m == NULL || bad_ptr(m)) {
+		n = -EFAULT; /* taken, then not copied out: as the kernel */
+	} else {
+		memcpy(m->mtext, buf + sizeof(mh), (size_t)mh.len);
+		m->mtype = (long)mh.mtype;
+		n = (ssize_t)mh.len;
+	}
+	free(buf);
+	return n;
 }
 
 static ssize_t
@@ -124,9 +189,14 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 	}
 	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
 		return r;
-	if (!(sysv__access(o) & PRIMD_ACC_R) || !o->rw) {
-		n = -EACCES; /* !rw: taking a message writes the queue */
+	if (!(sysv__access(o) & PRIMD_ACC_R) || o->handle == NULL) {
+		n = -EACCES;
 		goto out;
+	}
+	if (!o->rw) {
+		/* R only: taking a message writes the queue. */
+		sysv__put(o);
+		return recv_broker(msqid, msgp, msgsz, msgtyp, msgflg);
 	}
 	if (msgp == NULL || bad_ptr(msgp)) {
 		/*
@@ -194,19 +264,17 @@ fill_stat(struct sysv_obj *o, int id, const struct prim_msgq_stat *st,
 	ds->msg_lrpid = st->lrpid;
 }
 
-/* IPC_STAT by id (R needed unless any), or after STAT_INDEX. */
+/* IPC_STAT by id (R needed). */
 static int
-msg_stat(int id, int check, struct msqid_ds *ds, const struct primd_rep *hint)
+msg_stat(int id, struct msqid_ds *ds)
 {
 	struct prim_msgq_stat st;
 	struct sysv_obj *o;
 	int r;
 
-	r = hint ? sysv__get_from(PRIMD_MSG, hint, &o)
-		 : sysv__get(PRIMD_MSG, id, &o);
-	if (r != 0)
+	if ((r = sysv__get(PRIMD_MSG, id, &o)) != 0)
 		return r;
-	if (check && !(sysv__access(o) & PRIMD_ACC_R))
+	if (!(sysv__access(o) & PRIMD_ACC_R) || o->handle == NULL)
 		r = -EACCES;
 	else if ((r = prim_msgq_stat(o->handle, &st)) != 0)
 		r = r == -EIDRM ? -EINVAL : r;
@@ -216,6 +284,34 @@ msg_stat(int id, int check, struct msqid_ds *ds, const struct primd_rep *hint)
 		fill_stat(o, id, &st, ds);
 	sysv__put(o);
 	return r;
+}
+
+/* MSG_STAT(_ANY): what the broker read on its own mapping (the caller
+ * may have none, MSG_STAT_ANY without R). */
+static int
+msg_stat_index(const struct primd_rep *rep, struct msqid_ds *ds)
+{
+	const struct primd_stat *s = &rep->stat;
+
+	if (ds == NULL || bad_ptr(ds))
+		return -EFAULT;
+	memset(ds, 0, sizeof(*ds));
+	ds->msg_perm.__key = s->key;
+	ds->msg_perm.uid = s->uid;
+	ds->msg_perm.gid = s->gid;
+	ds->msg_perm.cuid = s->cuid;
+	ds->msg_perm.cgid = s->cgid;
+	ds->msg_perm.mode = (unsigned short)(s->mode & 0777);
+	ds->msg_perm.__seq = (unsigned short)(rep->id / SYSV_IPCMNI);
+	ds->msg_stime = (time_t)s->stime;
+	ds->msg_rtime = (time_t)s->rtime;
+	ds->msg_ctime = (time_t)s->ctime;
+	ds->__msg_cbytes = (msgqnum_t)s->cbytes;
+	ds->msg_qnum = (msgqnum_t)s->qnum;
+	ds->msg_qbytes = (msglen_t)s->qbytes;
+	ds->msg_lspid = s->lspid;
+	ds->msg_lrpid = s->lrpid;
+	return rep->id;
 }
 
 static int
@@ -276,15 +372,14 @@ msgctl(int msqid, int cmd, struct msqid_ds *buf)
 		r = msg_info(cmd, (struct msginfo *)buf);
 		break;
 	case IPC_STAT:
-		r = msg_stat(msqid, 1, buf, NULL);
+		r = msg_stat(msqid, buf);
 		break;
 	case MSG_STAT:
 	case MSG_STAT_ANY:
 		req.op = PRIMD_STAT_INDEX;
 		req.flags = cmd == MSG_STAT_ANY;
-		if ((r = sysv__call(&req, &rep)) == 0 && (r = -rep.err) == 0 &&
-		    (r = msg_stat(rep.id, 0, buf, &rep)) == 0)
-			r = rep.id;
+		if ((r = sysv__call(&req, &rep)) == 0 && (r = -rep.err) == 0)
+			r = msg_stat_index(&rep, buf);
 		break;
 	case IPC_SET:
 		if (buf == NULL || bad_ptr(buf)) {

@@ -95,6 +95,73 @@ deadline_of(const struct timespec *rel, struct timespec *abs)
 	}
 }
 
+/*
+ * Is the first operation that cannot proceed now marked IPC_NOWAIT? Read
+ * on the caller's own (read-only) mapping; 0 when every one could.
+ */
+static int
+blocker_nowait(struct sysv_obj *o, const struct sembuf *sops, size_t nsops)
+{
+	for (size_t i = 0; i < nsops; i++) {
+		int v = prim_sem_getval(o->handle, sops[i].sem_num);
+
+		if (v < 0)
+			return 0; /* removed: the broker will say so */
+		if (v != 0)
+			return (sops[i].sem_flg & IPC_NOWAIT) != 0;
+	}
+	return 0;
+}
+
+/*
+ * Wait-for-zero operations of a caller with R but not W, which maps the
+ * set read-only while libprim must write it even to wait: the broker does
+ * them (PRIMD_SEMOP_ZERO), never waiting; to wait, ask again after a
+ * sleep of 1 ms doubling to 50 ms (libsysv(7)). The caller checked nsops,
+ * the pointers, the timeout, max < nsems and R.
+ */
+static int
+semop_zero_broker(struct sysv_obj *o, int semid, const struct sembuf *sops,
+		  size_t nsops, unsigned max, const struct timespec *timeout)
+{
+	static const long first_delay = 1000000L; /* 1 ms */
+	unsigned char bits[PRIMD_SEMBITS_MAX / 8];
+	struct primd_req req;
+	struct primd_rep rep;
+	struct timespec abs;
+	long delay = first_delay;
+	size_t nb = max / 8 + 1;
+	int r;
+
+	if (max >= PRIMD_SEMBITS_MAX)
+		return -EFBIG; /* sem_num is an unsigned short: never */
+	memset(bits, 0, nb);
+	for (size_t i = 0; i < nsops; i++)
+		bits[sops[i].sem_num / 8] |=
+		    (unsigned char)(1u << (sops[i].sem_num % 8));
+	if (timeout != NULL)
+		deadline_of(timeout, &abs);
+	for (int round = 0;; round++) {
+		memset(&req, 0, sizeof(req));
+		req.op = PRIMD_SEMOP_ZERO;
+		req.type = PRIMD_SEM;
+		req.id = semid;
+		req.nsems = (int32_t)(max + 1);
+		if ((r = sysv__call_x(&req, bits, nb, &rep, NULL, 0, NULL)) != 0)
+			return r;
+		r = -rep.err;
+		if (r == -EIDRM && round == 0)
+			return -EINVAL; /* removed before we came */
+		if (r == -EINVAL && round > 0)
+			return -EIDRM; /* removed while we waited */
+		if (r != -EAGAIN || blocker_nowait(o, sops, nsops))
+			return r;
+		if ((r = sysv__poll_sleep(&delay,
+					  timeout != NULL ? &abs : NULL)) != 0)
+			return r;
+	}
+}
+
 static int
 do_semop(int semid, struct sembuf *sops, size_t nsops,
 	 const struct timespec *timeout)
@@ -124,11 +191,14 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	}
 	if ((r = sysv__get(PRIMD_SEM, semid, &o)) != 0)
 		return r;
-	if (max >= (unsigned)prim_semset_nsems(o->handle))
+	/* The kernel's order: EFBIG, then EACCES (even without access). */
+	if (max >= (unsigned)o->nsems)
 		r = -EFBIG;
 	else if (!(sysv__access(o) & (alter ? PRIMD_ACC_W : PRIMD_ACC_R)) ||
-		 !o->rw)
-		r = -EACCES; /* !rw: even waiting writes the set */
+		 o->handle == NULL || (alter && !o->rw))
+		r = -EACCES;
+	else if (!o->rw) /* R only: even waiting writes the set */
+		r = semop_zero_broker(o, semid, sops, nsops, max, timeout);
 	else if (timeout != NULL) {
 		deadline_of(timeout, &abs);
 		r = prim_sem_op_timed(
@@ -226,7 +296,6 @@ sem_stat_index(int index, int cmd, struct semid_ds *ds)
 {
 	struct primd_req req;
 	struct primd_rep rep;
-	struct sysv_obj *o;
 	int r;
 
 	memset(&req, 0, sizeof(req));
@@ -238,16 +307,22 @@ sem_stat_index(int index, int cmd, struct semid_ds *ds)
 		return r;
 	if (rep.err != 0)
 		return -rep.err;
-	if ((r = sysv__get_from(PRIMD_SEM, &rep, &o)) != 0)
-		return r;
 	if (ds == NULL || bad_ptr(ds))
-		r = -EFAULT;
-	else {
-		fill_stat(o, rep.id, ds);
-		r = rep.id;
-	}
-	sysv__put(o);
-	return r;
+		return -EFAULT;
+	/* What the broker read on its own mapping: the caller may have
+	 * none (SEM_STAT_ANY without R). */
+	memset(ds, 0, sizeof(*ds));
+	ds->sem_perm.__key = rep.stat.key;
+	ds->sem_perm.uid = rep.stat.uid;
+	ds->sem_perm.gid = rep.stat.gid;
+	ds->sem_perm.cuid = rep.stat.cuid;
+	ds->sem_perm.cgid = rep.stat.cgid;
+	ds->sem_perm.mode = (unsigned short)(rep.stat.mode & 0777);
+	ds->sem_perm.__seq = (unsigned short)(rep.id / SYSV_IPCMNI);
+	ds->sem_otime = (time_t)rep.stat.otime;
+	ds->sem_ctime = (time_t)rep.stat.ctime;
+	ds->sem_nsems = (unsigned long)rep.stat.nsems;
+	return rep.id;
 }
 
 /* SET and RMID: the broker checks ownership (EPERM) and does them. */
@@ -296,15 +371,17 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 		return r;
 	if (cmd == SETVAL) {
 		/* ERANGE, then EINVAL (semnum), then EACCES. */
-		if (semnum < 0 || semnum >= prim_semset_nsems(o->handle))
+		if (semnum < 0 || semnum >= o->nsems)
 			r = -EINVAL;
-		else if (!(sysv__access(o) & need) || !o->rw)
+		else if (!(sysv__access(o) & need) || !o->rw ||
+			 o->handle == NULL)
 			r = -EACCES;
 		else
 			r = prim_sem_setval(o->handle, semnum, arg.val);
 		goto out;
 	}
-	if (!(sysv__access(o) & need) || (need == PRIMD_ACC_W && !o->rw)) {
+	if (!(sysv__access(o) & need) || o->handle == NULL ||
+	    (need == PRIMD_ACC_W && !o->rw)) {
 		r = -EACCES; /* before a bad semnum */
 		goto out;
 	}

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -30,6 +31,13 @@
  * for one call while its slot is busy. Fields other than ctl, access and
  * perm_seq are written only while the slot is exclusively owned (BUSY) and
  * are stable while the caller holds a reference.
+ *
+ * An object the caller has no access to at all cannot be mapped (the
+ * kernel refuses the attach): it gets a temporary record with base, hdr
+ * and handle NULL, access 0 and the nsems the broker reported, so calls
+ * can fail in the kernel's order (EFBIG, EINVAL before EACCES). Such a
+ * record is never cached: the next call asks the broker again, and so
+ * sees a permission change or a removal.
  */
 struct sysv_obj {
 	_Atomic uint64_t ctl; /* CACHE_* flags and reference count */
@@ -37,10 +45,11 @@ struct sysv_obj {
 	int type;		   /* PRIMD_SEM or PRIMD_MSG */
 	int temp;		   /* not in the cache: freed on release */
 	int rw;			   /* attached read-write */
+	int nsems;		   /* semaphore sets: nsems (0 for queues) */
 	_Atomic uint32_t access;   /* PRIMD_ACC_* from the broker */
 	_Atomic uint32_t perm_seq; /* header perm_seq access belongs to */
 	void *base;		   /* the attached segment */
-	struct primd_obj_shm *hdr; /* == base */
+	struct primd_obj_shm *hdr; /* == base; NULL: not mapped */
 	void *handle;		   /* struct prim_semset * or prim_msgq * */
 };
 
@@ -59,6 +68,23 @@ SYSV_HIDDEN int sysv__registered(void);
  * err may be non-zero), or -errno when the broker cannot be reached.
  */
 SYSV_HIDDEN int sysv__call(struct primd_req *req, struct primd_rep *rep);
+
+/*
+ * sysv__call with trailers (proto.h): txlen bytes of tx follow the
+ * request; up to rxcap bytes after the reply go to rx, their number to
+ * *rxlen. A reply longer than that breaks the connection (-ENOSYS).
+ */
+SYSV_HIDDEN int sysv__call_x(struct primd_req *req, const void *tx,
+			     size_t txlen, struct primd_rep *rep, void *rx,
+			     size_t rxcap, size_t *rxlen);
+
+/*
+ * Sleep for a poll of the broker (PRIMD_SEMOP_ZERO, PRIMD_MSGRCV): *delay
+ * ns, no later than *deadline (CLOCK_MONOTONIC, NULL: none), then double
+ * *delay up to 50 ms. Returns 0, -EAGAIN (the deadline has passed) or
+ * -EINTR (a signal handler ran).
+ */
+SYSV_HIDDEN int sysv__poll_sleep(long *delay, const struct timespec *deadline);
 
 /*
  * Find the object with this id, mapping it on a miss (PRIMD_OPEN). On

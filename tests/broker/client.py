@@ -25,8 +25,9 @@ OPS = {"HELLO": 1, "GET": 2, "OPEN": 3, "SET": 4, "RMID": 5, "INFO": 6,
        "STAT_INDEX": 7, "LIST": 8}
 TYPES = {"sem": 1, "msg": 2}
 REQ = struct.Struct("<IHHIHHiiiiIIIIQ")
-REP = struct.Struct("<IHHIiiiIIQ8I4IQQii")
-assert REQ.size == 56 and REP.size == 112
+# struct primd_rep: header, struct primd_info, struct primd_stat
+REP = struct.Struct("<IHHIiiiIIQ8I4IQQii" "5Iiqq2I3Q2i2q")
+assert REQ.size == 56 and REP.size == 208
 seqno = 0
 
 
