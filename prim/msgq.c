@@ -860,7 +860,17 @@ try_recv(struct prim_msgq *q, const struct rq *r)
 retry:;
 	uint64_t skip[MQ_SKIPS];
 	int nskip = 0;
-	uint64_t h = ck_pr_load_64(&q->shm->head.a), hv = 0, start = h;
+	uint64_t h, hv = 0, start, pa = ck_pr_load_64(&q->shm->acct.a);
+
+	/*
+	 * A counted message whose sender has not published it yet (it may be
+	 * stopped or dead) is already in the queue, in its place: publish it
+	 * before looking, or a later message could be taken before it.
+	 */
+	if ((pa & PEND_MASK) != 0 && !(pa & PEND_RELEASE))
+		help(q, pa);
+	h = ck_pr_load_64(&q->shm->head.a);
+	start = h;
 	uint64_t t, unres, x0;
 	uint64_t bx = 0, bst = 0, bpos = 0;
 	long btype = 0;
