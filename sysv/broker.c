@@ -250,6 +250,25 @@ sysv__call_x(struct primd_req *req, const void *tx, size_t txlen,
 }
 
 int
+sysv__info(int type, int cmd, struct primd_info *info)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_INFO;
+	req.type = (uint16_t)type;
+	req.flags = cmd;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	*info = rep.info;
+	return 0;
+}
+
+int
 sysv__call(struct primd_req *req, struct primd_rep *rep)
 {
 	size_t extra = 0;

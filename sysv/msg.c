@@ -317,40 +317,33 @@ msg_stat_index(const struct primd_rep *rep, struct msqid_ds *ds)
 static int
 msg_info(int cmd, struct msginfo *mi)
 {
-	struct primd_req req;
-	struct primd_rep rep;
+	struct primd_info info;
 	int r;
 
-	memset(&req, 0, sizeof(req));
-	req.op = PRIMD_INFO;
-	req.type = PRIMD_MSG;
-	req.flags = cmd;
-	if ((r = sysv__call(&req, &rep)) != 0)
+	if ((r = sysv__info(PRIMD_MSG, cmd, &info)) != 0)
 		return r;
-	if (rep.err != 0)
-		return -rep.err;
 	if (mi == NULL || bad_ptr(mi))
 		return -EFAULT;
 	memset(mi, 0, sizeof(*mi));
-	mi->msgmni = (int)rep.info.msgmni;
-	mi->msgmax = (int)rep.info.msgmax;
-	mi->msgmnb = (int)rep.info.msgmnb;
+	mi->msgmni = (int)info.msgmni;
+	mi->msgmax = (int)info.msgmax;
+	mi->msgmnb = (int)info.msgmnb;
 	mi->msgssz = K_MSGSSZ;
 	mi->msgseg = K_MSGSEG;
 	if (cmd == MSG_INFO) {
-		mi->msgpool = (int)rep.info.msg_queues;
-		mi->msgmap = rep.info.msg_msgs > INT_MAX
+		mi->msgpool = (int)info.msg_queues;
+		mi->msgmap = info.msg_msgs > INT_MAX
 				 ? INT_MAX
-				 : (int)rep.info.msg_msgs;
-		mi->msgtql = rep.info.msg_bytes > INT_MAX
+				 : (int)info.msg_msgs;
+		mi->msgtql = info.msg_bytes > INT_MAX
 				 ? INT_MAX
-				 : (int)rep.info.msg_bytes;
+				 : (int)info.msg_bytes;
 	} else {
 		mi->msgmap = K_MSGMAP;
 		mi->msgpool = K_MSGPOOL;
 		mi->msgtql = K_MSGTQL;
 	}
-	return rep.info.max_index < 0 ? 0 : rep.info.max_index;
+	return info.max_index < 0 ? 0 : info.max_index;
 }
 
 SYSV_EXPORT int

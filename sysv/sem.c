@@ -258,37 +258,30 @@ fill_stat(struct sysv_obj *o, int id, struct semid_ds *ds)
 static int
 sem_info(int cmd, struct seminfo *si)
 {
-	struct primd_req req;
-	struct primd_rep rep;
+	struct primd_info info;
 	int r;
 
-	memset(&req, 0, sizeof(req));
-	req.op = PRIMD_INFO;
-	req.type = PRIMD_SEM;
-	req.flags = cmd;
-	if ((r = sysv__call(&req, &rep)) != 0)
+	if ((r = sysv__info(PRIMD_SEM, cmd, &info)) != 0)
 		return r;
-	if (rep.err != 0)
-		return -rep.err;
 	if (si == NULL || bad_ptr(si))
 		return -EFAULT;
 	memset(si, 0, sizeof(*si));
-	si->semmni = (int)rep.info.semmni;
-	si->semmns = (int)rep.info.semmns;
-	si->semmsl = (int)rep.info.semmsl;
-	si->semopm = (int)rep.info.semopm;
+	si->semmni = (int)info.semmni;
+	si->semmns = (int)info.semmns;
+	si->semmsl = (int)info.semmsl;
+	si->semopm = (int)info.semopm;
 	si->semvmx = K_SEMVMX;
 	si->semmnu = K_SEMMNU;
 	si->semmap = K_SEMMAP;
 	si->semume = K_SEMUME;
 	if (cmd == SEM_INFO) {
-		si->semusz = (int)rep.info.sem_sets;
-		si->semaem = (int)rep.info.sem_sems;
+		si->semusz = (int)info.sem_sets;
+		si->semaem = (int)info.sem_sems;
 	} else {
 		si->semusz = K_SEMUSZ;
 		si->semaem = K_SEMAEM;
 	}
-	return rep.info.max_index < 0 ? 0 : rep.info.max_index;
+	return info.max_index < 0 ? 0 : info.max_index;
 }
 
 static int
