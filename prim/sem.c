@@ -57,7 +57,13 @@
  *   (completing one first if it is active), frees its slots (so it leaves
  *   the waiter counts), and applies its adjustments with one more request
  *   (clamped to 0..32767). Records are owned by an identity, pid and start
- *   time, so a reused pid is another process.
+ *   time, so a reused pid is another process. Until the reap, a request
+ *   the dead process left published may still be completed by a hand-off:
+ *   its operation then happened, as in the kernel when the grant comes
+ *   before the fatal signal (SEM_UNDO records it like any other).
+ *   A process killed between claiming a slot and publishing leaves an
+ *   idle slot the reap frees; killed between publishing and sleeping, a
+ *   published request the reap withdraws.
  *
  * Memory ordering: every access to a shared word is a ck_pr load, store or
  * CAS; on the architectures ck supports these CAS are full barriers.
