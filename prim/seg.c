@@ -144,7 +144,12 @@ prim__ident(void)
 	if (id != 0)
 		return id;
 	pid = prim__pid();
-	(void)start_of((pid_t)pid, &start);
+	{
+		int saved = errno; /* libprim never changes errno */
+
+		(void)start_of((pid_t)pid, &start);
+		errno = saved;
+	}
 	id = (uint64_t)pid | (uint64_t)start << 32;
 	ck_pr_store_64(&cached_ident, id);
 	return id;
