@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+# Through the drop-in, a non-blocking semop and a msgsnd/msgrcv on a queue
+# that is neither full nor empty make no system call: the same program
+# doing 1000 and 100000 of them (P+V, send+receive) must make exactly as
+# many system calls in all (its start-up). In a private IPC namespace with
+# a private broker.
+set -eu
+B=${B:-build}
+if [ "${PRIM_NS_INNER:-}" != 1 ]; then
+	[ -n "${IPCNS:-}" ] || { echo "check_nosyscall_sysv: no IPC namespace" >&2; exit 1; }
+	PRIM_NS_INNER=1 exec $IPCNS sh "$0" "$@"
+fi
+dir=$(mktemp -d)
+bpid=
+cleanup() { [ -z "$bpid" ] || kill "$bpid" 2>/dev/null || :; rm -rf "$dir"; }
+trap cleanup EXIT
+cat > "$dir/loop.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+int
+main(int argc, char **argv)
+{
+	long n = atol(argv[1]);
+	int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	struct sembuf p = { 0, -1, 0 }, v = { 0, 1, 0 };
+	struct { long t; char x[64]; } m = { 1, "x" };
+
+	if (s < 0 || q < 0 || semop(s, &v, 1) != 0 ||
+	    msgsnd(q, &m, sizeof(m.x), 0) != 0)
+		return 1;
+	for (long i = 0; i < n; i++)
+		if (semop(s, &p, 1) != 0 || semop(s, &v, 1) != 0 ||
+		    msgsnd(q, &m, sizeof(m.x), 0) != 0 ||
+		    msgrcv(q, &m, sizeof(m.x), 0, 0) < 0)
+			return 1;
+	return semctl(s, 0, IPC_RMID) != 0 || msgctl(q, IPC_RMID, NULL) != 0;
+}
+C
+${CC:-cc} -O2 -o "$dir/loop" "$dir/loop.c" -L"$B" -lsysv -Wl,-rpath,"$PWD/$B"
+"$B/primd" -s "$dir/sock" 2>/dev/null &
+bpid=$!
+for i in $(seq 100); do [ -S "$dir/sock" ] && break; sleep 0.05; done
+export PRIM_BROKER_SOCK="$dir/sock"
+count() {
+	strace -f -qq -c -o "$dir/c$1" "$dir/loop" "$1" ||
+		{ echo "check_nosyscall_sysv: FAIL: the loop failed" >&2; exit 1; }
+	awk '$NF == "total" { print $4 }' "$dir/c$1"
+}
+small=$(count 1000)
+big=$(count 100000)
+[ -n "$small" ] && [ -n "$big" ] || { echo "check_nosyscall_sysv: FAIL: no strace count" >&2; exit 1; }
+if [ "$small" != "$big" ]; then
+	echo "check_nosyscall_sysv: FAIL: $small system calls for 1000 rounds, $big for 100000" >&2
+	cat "$dir/c100000" >&2
+	exit 1
+fi
+echo "check_nosyscall_sysv: $big system calls for 1000 and for 100000 rounds of semop P+V and msgsnd+msgrcv through libsysv: none per call"
