@@ -424,6 +424,30 @@ sysv__get_from(int type, const struct primd_rep *rep, struct sysv_obj **op)
 	return 0;
 }
 
+int
+sysv__get_key(int type, int key, int flags, int nsems)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	struct sysv_obj *o;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_GET;
+	req.type = (uint16_t)type;
+	req.key = key;
+	req.flags = flags;
+	req.nsems = nsems;
+	if ((r = sysv__call(&req, &rep)) != 0)
+		return r;
+	if (rep.err != 0)
+		return -rep.err;
+	/* Map it now: the first data-path call then needs no broker. */
+	if (sysv__get_from(type, &rep, &o) == 0)
+		sysv__put(o);
+	return rep.id;
+}
+
 void
 sysv__forget(int type, int id)
 {

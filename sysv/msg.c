@@ -46,23 +46,9 @@ bad_ptr(const void *p)
 SYSV_EXPORT int
 msgget(key_t key, int msgflg)
 {
-	struct primd_req req;
-	struct primd_rep rep;
-	struct sysv_obj *o;
-	int r;
+	int r = sysv__get_key(PRIMD_MSG, key, msgflg, 0);
 
-	memset(&req, 0, sizeof(req));
-	req.op = PRIMD_GET;
-	req.type = PRIMD_MSG;
-	req.key = key;
-	req.flags = msgflg;
-	if ((r = sysv__call(&req, &rep)) != 0)
-		return SYSV_RET(r);
-	if (rep.err != 0)
-		return SYSV_RET(-rep.err);
-	if (sysv__get_from(PRIMD_MSG, &rep, &o) == 0)
-		sysv__put(o);
-	return rep.id;
+	return SYSV_RET(r);
 }
 
 static int

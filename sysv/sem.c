@@ -54,27 +54,10 @@ bad_ptr(const void *p)
 SYSV_EXPORT int
 semget(key_t key, int nsems, int semflg)
 {
-	struct primd_req req;
-	struct primd_rep rep;
-	struct sysv_obj *o;
-	int r;
+	int r = nsems < 0 ? -EINVAL
+			  : sysv__get_key(PRIMD_SEM, key, semflg, nsems);
 
-	if (nsems < 0)
-		return SYSV_RET(-EINVAL);
-	memset(&req, 0, sizeof(req));
-	req.op = PRIMD_GET;
-	req.type = PRIMD_SEM;
-	req.key = key;
-	req.flags = semflg;
-	req.nsems = nsems;
-	if ((r = sysv__call(&req, &rep)) != 0)
-		return SYSV_RET(r);
-	if (rep.err != 0)
-		return SYSV_RET(-rep.err);
-	/* Map it now: the first semop then needs no broker. */
-	if (sysv__get_from(PRIMD_SEM, &rep, &o) == 0)
-		sysv__put(o);
-	return rep.id;
+	return SYSV_RET(r);
 }
 
 /* Absolute CLOCK_MONOTONIC deadline rel from now, saturating. */

@@ -68,6 +68,8 @@ SYSV_HIDDEN int sysv__registered(void);
  * err may be non-zero), or -errno when the broker cannot be reached.
  */
 SYSV_HIDDEN int sysv__call(struct primd_req *req, struct primd_rep *rep);
+/* semget/msgget: the id of key (by the broker), mapped; or -errno. */
+SYSV_HIDDEN int sysv__get_key(int type, int key, int flags, int nsems);
 /* IPC_INFO, SEM_INFO or MSG_INFO (cmd) of type: limits and usage. */
 SYSV_HIDDEN int sysv__info(int type, int cmd, struct primd_info *info);
 

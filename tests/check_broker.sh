@@ -348,6 +348,8 @@ grep -q "^------ Semaphore Arrays --------" "$tmp/ipcs.txt" &&
 [ "$(json "len(j['semaphores']), len(j['queues'])")" = "1 0" ] ||
 	fail "after ipcrm: $(cat "$tmp/ipcs.json")"
 req GET msg key=0x300 flags=0o1600 >/dev/null
+# primctl's --all, on this test's own broker in its own namespace: it
+# removes only objects that broker holds (never the kernel's).
 "$PRIMCTL" ipcrm --sock "$S" --all || fail "ipcrm --all"
 [ "$(json "len(j['semaphores']) + len(j['queues'])")" = 0 ] ||
 	fail "after ipcrm --all: $(cat "$tmp/ipcs.json")"
