@@ -161,6 +161,28 @@ beside_me(const char *name, char *buf, size_t n)
 	return 0;
 }
 
+#ifndef PRIM_SBINDIR
+#define PRIM_SBINDIR "/usr/local/sbin"
+#endif
+#ifndef PRIM_LIBDIR
+#define PRIM_LIBDIR "/usr/local/lib"
+#endif
+
+/*
+ * A companion file: next to this executable (the build tree), else where
+ * make install put it (dir/installed).
+ */
+static int
+locate(const char *name, const char *dir, const char *installed, char *buf,
+       size_t n)
+{
+	if (beside_me(name, buf, n) == 0 && access(buf, R_OK) == 0)
+		return 0;
+	if ((size_t)snprintf(buf, n, "%s/%s", dir, installed) >= n)
+		return -1;
+	return access(buf, R_OK) == 0 ? 0 : -1;
+}
+
 /* Start a broker on sock, detached (double fork, setsid). */
 static int
 start_broker(void)
@@ -170,10 +192,11 @@ start_broker(void)
 	pid_t pid;
 	int st;
 
-	if (beside_me("primd", primd, sizeof(primd)) != 0 ||
+	if (locate("primd", PRIM_SBINDIR, "primd", primd, sizeof(primd)) != 0 ||
 	    access(primd, X_OK) != 0) {
-		fprintf(stderr, "%s: cannot find primd next to primctl\n",
-			prog);
+		fprintf(stderr,
+			"%s: cannot find primd next to primctl or in %s\n",
+			prog, PRIM_SBINDIR);
 		return -1;
 	}
 	if (idle == NULL || idle[0] == '\0')
@@ -262,10 +285,12 @@ cmd_run(int argc, char **argv)
 		close(fd);
 	else if (start_broker() != 0)
 		return 1;
-	if (beside_me("libsysv.so", lib, sizeof(lib)) != 0 ||
+	if (locate("libsysv.so", PRIM_LIBDIR, "libsysv.so.0", lib, sizeof(lib)) != 0 ||
 	    access(lib, R_OK) != 0) {
-		fprintf(stderr, "%s: cannot find libsysv.so next to primctl\n",
-			prog);
+		fprintf(stderr,
+			"%s: cannot find libsysv.so next to primctl or in "
+			"%s\n",
+			prog, PRIM_LIBDIR);
 		return 127;
 	}
 	old = getenv("LD_PRELOAD");
