@@ -207,6 +207,8 @@ close_handle(int t, struct primd_obj *o)
 {
 	if (t == T_MSG && o->handle != NULL)
 		prim_msgq_close(o->handle);
+	else if (t == T_SEM && o->handle != NULL)
+		prim_semset_close(o->handle);
 	o->handle = NULL;
 	if (o->hdr != NULL)
 		(void)shmdt(o->hdr);

@@ -404,11 +404,11 @@ show_sem(const struct primd_obj_shm *h, int json, int *first)
 	    prim_semset_open((char *)h + h->obj_off, h->obj_len, &set) != 0)
 		return;
 	n = prim_semset_nsems(set);
-	if (n <= 0 || n > 65536)
+	val = n > 0 && n <= 65536 ? calloc((size_t)n * 4, sizeof(int)) : NULL;
+	if (val == NULL) {
+		prim_semset_close(set);
 		return;
-	val = calloc((size_t)n * 4, sizeof(int));
-	if (val == NULL)
-		return;
+	}
 	pid = val + n;
 	ncnt = pid + n;
 	zcnt = ncnt + n;
@@ -439,6 +439,7 @@ show_sem(const struct primd_obj_shm *h, int json, int *first)
 	}
 	*first = 0;
 	free(val);
+	prim_semset_close(set);
 }
 
 static void

@@ -90,6 +90,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -158,6 +159,19 @@ _Static_assert(sizeof(struct prim_semset_shm) == 4 * PRIM_CACHELINE,
 _Static_assert(offsetof(struct prim_semset_shm, active) ==
 		       3 * PRIM_CACHELINE,
 	       "active word on its own line");
+
+/*
+ * The handle: private to the process, made by prim_semset_open. The
+ * geometry is copied from the validated header once, so nothing a process
+ * writes into the mapping later can make an index or offset point outside
+ * it (STYLE: a corrupt segment gives an error, never a crash).
+ */
+struct prim_semset {
+	struct prim_semset_shm *shm;
+	uint32_t nsems, semopm, nprocs, nslots, cap;
+	uint32_t undo_size, slot_size;
+	uint64_t off_sems, off_undo, off_slots;
+};
 
 struct prim_undo_shm {
 	uint64_t ident;	/* owner: pid | start << 32 (prim__ident), 0 if free */
@@ -277,34 +291,34 @@ prim_semset_size(const struct prim_semset_attr *attr)
 	return geometry(attr, &g) == 0 ? g.size : 0;
 }
 
-static struct prim_semset_shm *
+static struct prim_semset *
 hdr(const struct prim_semset *set)
 {
-	return (struct prim_semset_shm *)(uintptr_t)set;
+	return (struct prim_semset *)(uintptr_t)set;
 }
 
 static struct prim_sem_shm *
-sem_at(const struct prim_semset_shm *h, uint32_t i)
+sem_at(const struct prim_semset *h, uint32_t i)
 {
-	return (struct prim_sem_shm *)((char *)(uintptr_t)h + h->off_sems) + i;
+	return (struct prim_sem_shm *)((char *)h->shm + h->off_sems) + i;
 }
 
 static struct prim_undo_shm *
-undo_at(const struct prim_semset_shm *h, uint32_t i)
+undo_at(const struct prim_semset *h, uint32_t i)
 {
-	return (struct prim_undo_shm *)((char *)(uintptr_t)h + h->off_undo +
+	return (struct prim_undo_shm *)((char *)h->shm + h->off_undo +
 					(size_t)i * h->undo_size);
 }
 
 static struct prim_slot_shm *
-slot_at(const struct prim_semset_shm *h, uint32_t i)
+slot_at(const struct prim_semset *h, uint32_t i)
 {
-	return (struct prim_slot_shm *)((char *)(uintptr_t)h + h->off_slots +
+	return (struct prim_slot_shm *)((char *)h->shm + h->off_slots +
 					(size_t)i * h->slot_size);
 }
 
 static uint16_t *
-slot_dist(const struct prim_semset_shm *h, struct prim_slot_shm *s)
+slot_dist(const struct prim_semset *h, struct prim_slot_shm *s)
 {
 	return (uint16_t *)(s->ops + h->cap);
 }
@@ -343,6 +357,7 @@ int
 prim_semset_open(void *mem, size_t len, struct prim_semset **set)
 {
 	struct prim_semset_shm *h = mem;
+	struct prim_semset *p;
 	struct prim_semset_attr a;
 	struct geom g;
 	int r;
@@ -360,10 +375,31 @@ prim_semset_open(void *mem, size_t len, struct prim_semset **set)
 	if (geometry(&a, &g) != 0 || g.cap != h->cap ||
 	    g.off_sems != h->off_sems || g.off_undo != h->off_undo ||
 	    g.off_slots != h->off_slots || g.undo_size != h->undo_size ||
-	    g.slot_size != h->slot_size || g.size != h->seg.size)
+	    g.slot_size != h->slot_size || g.size != h->seg.size ||
+	    g.size > len)
 		return -EINVAL;
-	*set = (struct prim_semset *)mem;
+	if ((p = malloc(sizeof(*p))) == NULL)
+		return -ENOMEM;
+	/* From our copy, not the header: see struct prim_semset. */
+	p->shm = h;
+	p->nsems = g.nsems;
+	p->semopm = g.semopm;
+	p->nprocs = g.nprocs;
+	p->nslots = g.nslots;
+	p->cap = g.cap;
+	p->undo_size = (uint32_t)g.undo_size;
+	p->slot_size = (uint32_t)g.slot_size;
+	p->off_sems = g.off_sems;
+	p->off_undo = g.off_undo;
+	p->off_slots = g.off_slots;
+	*set = p;
 	return 0;
+}
+
+void
+prim_semset_close(struct prim_semset *set)
+{
+	free(set);
 }
 
 int
@@ -424,12 +460,12 @@ wake_word(uint64_t *word)
 }
 
 static void
-touch_otime(struct prim_semset_shm *h)
+touch_otime(struct prim_semset *h)
 {
 	int64_t now = prim__realtime();
 
-	if (ck_pr_load_64((uint64_t *)&h->otime) != (uint64_t)now)
-		ck_pr_store_64((uint64_t *)&h->otime, (uint64_t)now);
+	if (ck_pr_load_64((uint64_t *)&h->shm->otime) != (uint64_t)now)
+		ck_pr_store_64((uint64_t *)&h->shm->otime, (uint64_t)now);
 }
 
 /*
@@ -461,9 +497,9 @@ wver(uint64_t w)
 }
 
 static bool
-set_removed(const struct prim_semset_shm *h)
+set_removed(const struct prim_semset *h)
 {
-	return ck_pr_load_32((uint32_t *)&h->seg.state) != PRIM_SEG_LIVE;
+	return ck_pr_load_32((uint32_t *)&h->shm->seg.state) != PRIM_SEG_LIVE;
 }
 
 /* ---------------------------------------------------------------------
@@ -474,7 +510,7 @@ set_removed(const struct prim_semset_shm *h)
  * adjustments. Reads the request's content: only once the request word is
  * frozen by the generation being completed (target 0 needs no content). */
 static uint32_t
-ntargets(const struct prim_semset_shm *h, const struct prim_slot_shm *s)
+ntargets(const struct prim_semset *h, const struct prim_slot_shm *s)
 {
 	switch (s->kind) {
 	case REQ_OPS:
@@ -498,7 +534,7 @@ ntargets(const struct prim_semset_shm *h, const struct prim_slot_shm *s)
 enum tkind { T_REQ, T_SEM, T_ADJ };
 
 static uint64_t *
-target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
+target(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t i,
        uint32_t *semnum, enum tkind *tk)
 {
 	uint32_t n, u = 0;
@@ -563,7 +599,7 @@ target(const struct prim_semset_shm *h, struct prim_slot_shm *s, uint32_t i,
  * memory, whatever nsops is (a helper may run on a small thread stack).
  */
 static uint64_t
-decide_ops(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 	   uint32_t gen)
 {
 	uint32_t nops = s->nops, first = UINT32_MAX;
@@ -645,7 +681,7 @@ clamp_val(int v)
  * still frozen: adjustments are unfrozen only after every semaphore.
  */
 static unsigned
-new_value(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+new_value(const struct prim_semset *h, struct prim_slot_shm *s,
 	  uint64_t w, uint32_t n, bool is_adj, unsigned status)
 {
 	int v = is_adj ? (int16_t)wval(w) : (int)wval(w);
@@ -682,7 +718,7 @@ new_value(const struct prim_semset_shm *h, struct prim_slot_shm *s,
  * adjustment (still frozen: adjustments unfreeze last); 0 for no change.
  */
 static uint32_t
-sempid_of(const struct prim_semset_shm *h, struct prim_slot_shm *s,
+sempid_of(const struct prim_semset *h, struct prim_slot_shm *s,
 	  uint32_t n, unsigned status)
 {
 	if (status != ST_DONE)
@@ -698,9 +734,9 @@ sempid_of(const struct prim_semset_shm *h, struct prim_slot_shm *s,
 
 /* Is gen's request still the active one? */
 static bool
-still_active(const struct prim_semset_shm *h, uint64_t act)
+still_active(const struct prim_semset *h, uint64_t act)
 {
-	return ck_pr_load_64((uint64_t *)&h->active) == act;
+	return ck_pr_load_64((uint64_t *)&h->shm->active) == act;
 }
 
 /*
@@ -720,7 +756,7 @@ still_active(const struct prim_semset_shm *h, uint64_t act)
  * finishes the same steps.
  */
 static uint64_t
-complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
+complete(struct prim_semset *h, uint32_t si, uint32_t gen)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
 	const uint64_t act = (uint64_t)gen << 16 | (si + 1);
@@ -728,7 +764,7 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 	uint32_t i, n, nt = 1;
 	enum tkind tk;
 
-	st = ck_pr_load_64(&h->astate);
+	st = ck_pr_load_64(&h->shm->astate);
 	if (ST_GEN(st) != gen) {
 		unsigned why = ST_NONE;
 		uint64_t d;
@@ -744,7 +780,7 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 			for (;;) {
 				if (!still_active(h, act))
 					return 0;
-				st = ck_pr_load_64(&h->astate);
+				st = ck_pr_load_64(&h->shm->astate);
 				if (ST_GEN(st) == gen)
 					goto decided;
 				if ((w & W_HELD) && (w & W_TAG_MASK) == tag)
@@ -783,9 +819,9 @@ complete(struct prim_semset_shm *h, uint32_t si, uint32_t gen)
 					       : ST(gen, ST_DONE, 0, 0);
 		}
 		if (still_active(h, act))
-			ck_pr_cas_64(&h->astate, st, d);
+			ck_pr_cas_64(&h->shm->astate, st, d);
 	recheck:
-		st = ck_pr_load_64(&h->astate);
+		st = ck_pr_load_64(&h->shm->astate);
 		if (ST_GEN(st) != gen)
 			return 0;
 	}
@@ -826,15 +862,15 @@ decided:
 				wake_word(p);
 		}
 	}
-	ck_pr_cas_64(&h->active, act, (uint64_t)gen << 16);
+	ck_pr_cas_64(&h->shm->active, act, (uint64_t)gen << 16);
 	return st;
 }
 
 /* Complete whatever request is active. Returns false if none was. */
 static bool
-help(struct prim_semset_shm *h)
+help(struct prim_semset *h)
 {
-	uint64_t a = ck_pr_load_64(&h->active);
+	uint64_t a = ck_pr_load_64(&h->shm->active);
 	uint32_t si = (uint32_t)(a & 0xffff);
 
 	if (si == 0)
@@ -842,7 +878,7 @@ help(struct prim_semset_shm *h)
 	if (si <= h->nslots)
 		complete(h, si - 1, (uint32_t)(a >> 16));
 	else /* corrupt: make the set usable again */
-		ck_pr_cas_64(&h->active, a, a & ~0xffffULL);
+		ck_pr_cas_64(&h->shm->active, a, a & ~0xffffULL);
 	return true;
 }
 
@@ -853,10 +889,10 @@ help(struct prim_semset_shm *h)
  * or withdrawn.
  */
 static uint64_t
-run(struct prim_semset_shm *h, uint32_t si)
+run(struct prim_semset *h, uint32_t si)
 {
 	for (;;) {
-		uint64_t a = ck_pr_load_64(&h->active), d;
+		uint64_t a = ck_pr_load_64(&h->shm->active), d;
 		uint32_t gen;
 
 		if (a & 0xffff) {
@@ -866,7 +902,7 @@ run(struct prim_semset_shm *h, uint32_t si)
 		gen = (uint32_t)(a >> 16) + 1;
 		if (gen == 0)
 			gen = 1;
-		if (!ck_pr_cas_64(&h->active, a,
+		if (!ck_pr_cas_64(&h->shm->active, a,
 				  (uint64_t)gen << 16 | (si + 1)))
 			continue;
 		d = complete(h, si, gen);
@@ -892,7 +928,7 @@ static __thread uint32_t slot_hint;
  * slow call; if all are taken, wait for one (until the deadline).
  */
 static int
-slot_claim(struct prim_semset_shm *h, const struct timespec *deadline,
+slot_claim(struct prim_semset *h, const struct timespec *deadline,
 	   uint32_t *out)
 {
 	uint64_t me = prim__ident();
@@ -947,7 +983,7 @@ publish(struct prim_slot_shm *s)
  * it could be withdrawn. Leaves the request word idle.
  */
 static bool
-withdraw(struct prim_semset_shm *h, struct prim_slot_shm *s)
+withdraw(struct prim_semset *h, struct prim_slot_shm *s)
 {
 	uint64_t w = ck_pr_load_64(&s->req);
 
@@ -967,7 +1003,7 @@ withdraw(struct prim_semset_shm *h, struct prim_slot_shm *s)
 }
 
 static void
-slot_release(struct prim_semset_shm *h, uint32_t si)
+slot_release(struct prim_semset *h, uint32_t si)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
 
@@ -1001,7 +1037,7 @@ undo_atfork(void)
 }
 
 static uint32_t
-undo_find(const struct prim_semset_shm *h, uint64_t me)
+undo_find(const struct prim_semset *h, uint64_t me)
 {
 	for (uint32_t i = 0; i < h->nprocs; i++)
 		if (ck_pr_load_64(&undo_at(h, i)->ident) == me)
@@ -1016,7 +1052,7 @@ undo_find(const struct prim_semset_shm *h, uint64_t me)
  * adjustments, and a claimer killed anywhere leaves a whole identity.
  */
 static uint32_t
-undo_claim(struct prim_semset_shm *h)
+undo_claim(struct prim_semset *h)
 {
 	uint64_t me = prim__ident();
 	uint32_t u = undo_find(h, me);
@@ -1059,7 +1095,7 @@ check_deadline(const struct timespec *d)
  * blocks the caller): set SLEEPERS, then sleep on the low half.
  */
 static int
-sleep_on(struct prim_semset_shm *h, uint32_t n, uint64_t w,
+sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
 	 const struct timespec *deadline)
 {
 	uint64_t *p = &sem_at(h, n)->word;
@@ -1090,7 +1126,7 @@ sleep_on(struct prim_semset_shm *h, uint32_t n, uint64_t w,
  * delays nobody for long.
  */
 static void
-handoff(struct prim_semset_shm *h, uint32_t n)
+handoff(struct prim_semset *h, uint32_t n)
 {
 	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
 	bool served = false;
@@ -1138,7 +1174,7 @@ handoff(struct prim_semset_shm *h, uint32_t n)
 }
 
 static void
-mark_waiting(struct prim_semset_shm *h, uint32_t si, uint32_t n, int op)
+mark_waiting(struct prim_semset *h, uint32_t si, uint32_t n, int op)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
 
@@ -1154,7 +1190,7 @@ mark_waiting(struct prim_semset_shm *h, uint32_t si, uint32_t n, int op)
  * slips in between.
  */
 static int
-op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
+op_one(struct prim_semset *h, const struct prim_sembuf *op, uint64_t *seen)
 {
 	struct prim_sem_shm *sem = sem_at(h, op->sem_num);
 	uint64_t w = ck_pr_load_64(&sem->word);
@@ -1200,7 +1236,7 @@ op_one(struct prim_semset_shm *h, const struct prim_sembuf *op, uint64_t *seen)
 
 /* Write a REQ_OPS request into slot si (not yet published). */
 static void
-write_ops(struct prim_semset_shm *h, uint32_t si,
+write_ops(struct prim_semset *h, uint32_t si,
 	  const struct prim_sembuf *sops, size_t nsops, uint32_t undo)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
@@ -1229,7 +1265,7 @@ write_ops(struct prim_semset_shm *h, uint32_t si,
 
 /* After a request of ours changed semaphores: serve their waiters. */
 static void
-serve_waiters(struct prim_semset_shm *h, struct prim_slot_shm *s)
+serve_waiters(struct prim_semset *h, struct prim_slot_shm *s)
 {
 	const uint16_t *d = slot_dist(h, s);
 
@@ -1244,7 +1280,7 @@ serve_waiters(struct prim_semset_shm *h, struct prim_slot_shm *s)
  * rest (argument errors, blocking, helping) is op_slow's.
  */
 static inline bool
-op_fast(struct prim_semset_shm *h, const struct prim_sembuf *sops,
+op_fast(struct prim_semset *h, const struct prim_sembuf *sops,
 	size_t nsops)
 {
 	struct prim_sem_shm *sem;
@@ -1290,7 +1326,7 @@ slice_deadline(const struct timespec *user, struct timespec *out)
  * dies, nobody waits for it.
  */
 static __attribute__((noinline)) int
-op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
+op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	size_t nsops, const struct timespec *deadline)
 {
 	bool undo = false, queued = nsops != 1;
@@ -1386,7 +1422,7 @@ op_slow(struct prim_semset_shm *h, const struct prim_sembuf *sops,
 		/* Wait, FIFO: take a place once, keep it across retries. */
 		if (ck_pr_load_64(&s->ticket) == 0)
 			ck_pr_store_64(&s->ticket,
-				       ck_pr_faa_64(&h->tickets, 1) + 1);
+				       ck_pr_faa_64(&h->shm->tickets, 1) + 1);
 		mark_waiting(h, si, b->sem_num, b->sem_op);
 		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
 		if (wval(w) != ST_VAL(st))
@@ -1455,7 +1491,7 @@ int
 prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 		  size_t nsops, const struct timespec *deadline)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 
 	if (check_deadline(deadline) == 0 && op_fast(h, sops, nsops))
 		return 0;
@@ -1466,7 +1502,7 @@ int
 prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
 	    size_t nsops)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 
 	if (op_fast(h, sops, nsops))
 		return 0;
@@ -1478,7 +1514,7 @@ prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
  */
 
 static int
-check_num(const struct prim_semset_shm *h, int semnum)
+check_num(const struct prim_semset *h, int semnum)
 {
 	if (semnum < 0 || (uint32_t)semnum >= h->nsems)
 		return -EINVAL;
@@ -1488,7 +1524,7 @@ check_num(const struct prim_semset_shm *h, int semnum)
 int
 prim_sem_getval(const struct prim_semset *set, int semnum)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 	int r;
 
 	if ((r = check_num(h, semnum)) != 0)
@@ -1499,7 +1535,7 @@ prim_sem_getval(const struct prim_semset *set, int semnum)
 int
 prim_sem_getpid(const struct prim_semset *set, int semnum)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 	int r;
 
 	if ((r = check_num(h, semnum)) != 0)
@@ -1510,7 +1546,7 @@ prim_sem_getpid(const struct prim_semset *set, int semnum)
 static int
 count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 	int r, c = 0;
 
 	if ((r = check_num(h, semnum)) != 0)
@@ -1542,7 +1578,7 @@ prim_sem_getzcnt(const struct prim_semset *set, int semnum)
 int
 prim_sem_getall(const struct prim_semset *set, unsigned short *vals)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 
 	if (vals == NULL)
 		return -EFAULT;
@@ -1555,7 +1591,7 @@ prim_sem_getall(const struct prim_semset *set, unsigned short *vals)
 
 /* Run a control request (SETVAL, SETALL, REAP) prepared by fill(). */
 static int
-control(struct prim_semset_shm *h, uint32_t kind, uint32_t arg, int val,
+control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	const unsigned short *vals, uint32_t undo)
 {
 	struct prim_slot_shm *s;
@@ -1595,7 +1631,7 @@ control(struct prim_semset_shm *h, uint32_t kind, uint32_t arg, int val,
 int
 prim_sem_setval(struct prim_semset *set, int semnum, int val)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 	int r;
 
 	if (val < 0 || val > PRIM_SEMVMX)
@@ -1611,7 +1647,7 @@ prim_sem_setval(struct prim_semset *set, int semnum, int val)
 int
 prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 	int r;
 
 	if (vals == NULL)
@@ -1631,29 +1667,29 @@ int
 prim_semset_times(const struct prim_semset *set, int64_t *otime,
 		  int64_t *ctime)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 
 	if (otime != NULL)
-		*otime = (int64_t)ck_pr_load_64((uint64_t *)&h->otime);
+		*otime = (int64_t)ck_pr_load_64((uint64_t *)&h->shm->otime);
 	if (ctime != NULL)
-		*ctime = (int64_t)ck_pr_load_64((uint64_t *)&h->ctime);
+		*ctime = (int64_t)ck_pr_load_64((uint64_t *)&h->shm->ctime);
 	return 0;
 }
 
 void
 prim_semset_touch(struct prim_semset *set)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 
-	ck_pr_store_64((uint64_t *)&h->ctime, (uint64_t)prim__realtime());
+	ck_pr_store_64((uint64_t *)&h->shm->ctime, (uint64_t)prim__realtime());
 }
 
 int
 prim_semset_remove(struct prim_semset *set)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 
-	if (!ck_pr_cas_32(&h->seg.state, PRIM_SEG_LIVE, PRIM_SEG_REMOVED))
+	if (!ck_pr_cas_32(&h->shm->seg.state, PRIM_SEG_LIVE, PRIM_SEG_REMOVED))
 		return -EIDRM;
 	/* Mark every word, then wake every sleeper: they return -EIDRM. */
 	for (uint32_t i = 0; i < h->nsems; i++) {
@@ -1685,7 +1721,7 @@ dead_owner(uint64_t ident, uint32_t pid, uint64_t live)
 int
 prim_semset_reap(struct prim_semset *set, pid_t pid)
 {
-	struct prim_semset_shm *h = hdr(set);
+	struct prim_semset *h = hdr(set);
 	uint32_t dead = (uint32_t)pid;
 	uint64_t live;
 	int changed = 0;
@@ -1733,7 +1769,7 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 int
 prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max)
 {
-	const struct prim_semset_shm *h = hdr(set);
+	const struct prim_semset *h = hdr(set);
 	int n = 0;
 
 	if (max < 0 || (max > 0 && pids == NULL))

@@ -62,6 +62,8 @@ detach(struct sysv_obj *o)
 {
 	if (o->type == PRIMD_MSG && o->handle != NULL)
 		prim_msgq_close(o->handle);
+	else if (o->type == PRIMD_SEM && o->handle != NULL)
+		prim_semset_close(o->handle);
 	if (o->base != NULL)
 		syscall(SYS_shmdt, o->base);
 	o->handle = NULL;

@@ -38,7 +38,7 @@ struct prim_sembuf {
 	short sem_flg;
 };
 
-/* Opaque: the start of an initialised mapping. */
+/* Opaque handle made by prim_semset_open, freed by prim_semset_close. */
 struct prim_semset;
 
 /* Sizes fixed when the set is created. Zero fields take the defaults. */
@@ -62,10 +62,14 @@ int prim_semset_init(void *mem, size_t len,
 
 /*
  * Validate a mapping made by prim_semset_init (possibly in another process
- * and at another address) and return a handle to it in *set. A foreign or
- * corrupt header gives -EINVAL, a removed set -EIDRM.
+ * and at another address) and return a handle to it in *set. The handle
+ * keeps its own copy of the set's geometry, so a header corrupted later
+ * can never make a call reach outside the mapping. A foreign or corrupt
+ * header gives -EINVAL, a removed set -EIDRM; -ENOMEM.
  */
 int prim_semset_open(void *mem, size_t len, struct prim_semset **set);
+/* Free a handle (not the set). Not safe concurrently with its use. */
+void prim_semset_close(struct prim_semset *set);
 
 /* Number of semaphores in the set. */
 int prim_semset_nsems(const struct prim_semset *set);

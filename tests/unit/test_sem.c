@@ -57,6 +57,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	prim_semset_close(f->set);
 	munmap(f->mem, f->len);
 	free(f);
 	return 0;
@@ -141,6 +142,7 @@ test_open_rejects_corrupt(void **state)
 	uint32_t *magic = f->mem;
 
 	assert_int_equal(prim_semset_open(f->mem, f->len, &s), 0);
+	prim_semset_close(s);
 	assert_int_equal(prim_semset_open(f->mem, 32, &s), -EINVAL);
 	assert_int_equal(prim_semset_open((char *)f->mem + 64, f->len - 64, &s),
 			 -EINVAL);
@@ -153,6 +155,33 @@ test_open_rejects_corrupt(void **state)
 	((uint32_t *)f->mem)[16] -= 1;
 	assert_int_equal(prim_semset_open(f->mem, f->len, &s), 0);
 	assert_int_equal(prim_semset_nsems(s), 4);
+	prim_semset_close(s);
+}
+
+/*
+ * A header corrupted after open (by a process with write access) cannot
+ * send a call outside the mapping: the handle keeps its own geometry.
+ */
+static void
+test_corrupt_after_open(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t *geo = (uint32_t *)f->mem + 16; /* nsems, semopm, nprocs, nslots */
+	uint64_t *off = (uint64_t *)((uint32_t *)f->mem + 20); /* off_sems… */
+	struct prim_sembuf two[2] = { { 0, 1, 0 }, { 3, 1, PRIM_SEM_UNDO } };
+
+	geo[0] = 1u << 30;
+	geo[3] = 1u << 30;
+	off[0] = 1ULL << 40;
+	off[1] = 1ULL << 41;
+	off[2] = 1ULL << 42;
+	assert_int_equal(op1(f->set, 999, 1, 0), -EFBIG);
+	assert_int_equal(op1(f->set, 3, 1, 0), 0);
+	assert_int_equal(prim_sem_op(f->set, two, 2), 0);
+	assert_int_equal(prim_sem_getval(f->set, 3), 2);
+	assert_int_equal(prim_sem_getncnt(f->set, 3), 0);
+	assert_int_equal(prim_sem_getval(f->set, 4), -EINVAL);
+	assert_int_equal(prim_semset_nsems(f->set), 4);
 }
 
 /* --- semop argument checks (item 16) --- */
@@ -660,6 +689,7 @@ main(void)
 		cmocka_unit_test(test_attr_limits),
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_open_rejects_corrupt),
+		T(test_corrupt_after_open),
 		T(test_semop_args),
 		T(test_simple_pv),
 		T(test_erange_value),
