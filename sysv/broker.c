@@ -320,12 +320,13 @@ static _Atomic long next_try;
 int
 sysv__registered(void)
 {
-	int saved = errno;
+	int saved;
 
 	if (atomic_load_explicit(&registered, memory_order_acquire))
 		return 0;
 	if (now_ms() < atomic_load(&next_try))
 		return 0;
+	saved = errno;
 	if (pthread_mutex_trylock(&mu) != 0)
 		return 0; /* someone is talking to the broker already */
 	if (!atomic_load(&registered) && ensure_within(0) != 0)
