@@ -84,9 +84,9 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 SYSV_EXPORT int
 msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 {
-	int saved = errno, r = do_send(msqid, msgp, msgsz, msgflg);
+	/* errno changes only on failure: nothing below sets it otherwise. */
+	int r = do_send(msqid, msgp, msgsz, msgflg);
 
-	errno = saved;
 	return SYSV_RET(r);
 }
 
@@ -218,10 +218,8 @@ out:
 SYSV_EXPORT ssize_t
 msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 {
-	int saved = errno;
 	ssize_t r = do_recv(msqid, msgp, msgsz, msgtyp, msgflg);
 
-	errno = saved;
 	return SYSV_RET(r);
 }
 

@@ -153,7 +153,7 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	struct timespec abs;
 	struct sysv_obj *o;
 	unsigned max = 0;
-	int alter = 0, r, saved = errno;
+	int alter = 0, r;
 
 	if (nsops < 1)
 		return -EINVAL;
@@ -193,7 +193,6 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	sysv__put(o);
 	if (r == -ETIMEDOUT)
 		r = -EAGAIN;
-	errno = saved;
 	return r;
 }
 
