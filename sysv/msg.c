@@ -37,12 +37,6 @@ struct sysv_msgbuf {
 	char mtext[];
 };
 
-static int
-bad_ptr(const void *p)
-{
-	return (uintptr_t)p < 4096;
-}
-
 SYSV_EXPORT int
 msgget(key_t key, int msgflg)
 {
@@ -60,7 +54,7 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 	long mtype;
 	int r;
 
-	if (msgp == NULL || bad_ptr(msgp))
+	if (msgp == NULL || sysv__bad_ptr(msgp))
 		return -EFAULT; /* the kernel reads mtype first */
 	mtype = m->mtype;
 	if ((lim = sysv__limits(&r)) == NULL)
@@ -144,7 +138,7 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 		   (memcpy(&mh, buf, sizeof(mh)), mh.len != got - sizeof(mh)) ||
 		   mh.len > msgsz) {
 		n = -EPROTO; /* not what proto.h says: never */
-	} else if (m == NULL || bad_ptr(m)) {
+	} else if (m == NULL || sysv__bad_ptr(m)) {
 		n = -EFAULT; /* taken, then not copied out: as the kernel */
 	} else {
 		memcpy(m->mtext, buf + sizeof(mh), (size_t)mh.len);
@@ -184,7 +178,7 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 		sysv__put(o);
 		return recv_broker(msqid, msgp, msgsz, msgtyp, msgflg);
 	}
-	if (msgp == NULL || bad_ptr(msgp)) {
+	if (msgp == NULL || sysv__bad_ptr(msgp)) {
 		/*
 		 * The kernel takes the message, then fails to copy it out
 		 * (EFAULT, message gone); E2BIG, ENOMSG and waiting come
@@ -262,7 +256,7 @@ msg_stat(int id, struct msqid_ds *ds)
 		r = -EACCES;
 	else if ((r = prim_msgq_stat(o->handle, &st)) != 0)
 		r = r == -EIDRM ? -EINVAL : r;
-	else if (ds == NULL || bad_ptr(ds))
+	else if (ds == NULL || sysv__bad_ptr(ds))
 		r = -EFAULT;
 	else
 		fill_stat(o, id, &st, ds);
@@ -277,7 +271,7 @@ msg_stat_index(const struct primd_rep *rep, struct msqid_ds *ds)
 {
 	const struct primd_stat *s = &rep->stat;
 
-	if (ds == NULL || bad_ptr(ds))
+	if (ds == NULL || sysv__bad_ptr(ds))
 		return -EFAULT;
 	memset(ds, 0, sizeof(*ds));
 	ds->msg_perm.__key = s->key;
@@ -306,7 +300,7 @@ msg_info(int cmd, struct msginfo *mi)
 
 	if ((r = sysv__info(PRIMD_MSG, cmd, &info)) != 0)
 		return r;
-	if (mi == NULL || bad_ptr(mi))
+	if (mi == NULL || sysv__bad_ptr(mi))
 		return -EFAULT;
 	memset(mi, 0, sizeof(*mi));
 	mi->msgmni = (int)info.msgmni;
@@ -359,7 +353,7 @@ msgctl(int msqid, int cmd, struct msqid_ds *buf)
 			r = msg_stat_index(&rep, buf);
 		break;
 	case IPC_SET:
-		if (buf == NULL || bad_ptr(buf)) {
+		if (buf == NULL || sysv__bad_ptr(buf)) {
 			r = -EFAULT;
 			break;
 		}

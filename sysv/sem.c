@@ -44,13 +44,6 @@ _Static_assert(IPC_NOWAIT == PRIM_IPC_NOWAIT && SEM_UNDO == PRIM_SEM_UNDO,
 #define K_SEMVMX 32767
 #define K_SEMAEM 32767
 
-/* Pointers the kernel's copy_from_user would refuse for sure. */
-static int
-bad_ptr(const void *p)
-{
-	return (uintptr_t)p < 4096;
-}
-
 SYSV_EXPORT int
 semget(key_t key, int nsems, int semflg)
 {
@@ -161,7 +154,7 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 		return r;
 	if (nsops > lim->semopm)
 		return -E2BIG;
-	if (sops == NULL || bad_ptr(sops))
+	if (sops == NULL || sysv__bad_ptr(sops))
 		return -EFAULT;
 	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
 				timeout->tv_nsec >= 1000000000L))
@@ -210,7 +203,7 @@ semtimedop(int semid, struct sembuf *sops, size_t nsops,
 {
 	int r;
 
-	if (timeout != NULL && bad_ptr(timeout))
+	if (timeout != NULL && sysv__bad_ptr(timeout))
 		return SYSV_RET(-EFAULT); /* copied first by the kernel */
 	r = do_semop(semid, sops, nsops, timeout);
 	return SYSV_RET(r);
@@ -245,7 +238,7 @@ sem_info(int cmd, struct seminfo *si)
 
 	if ((r = sysv__info(PRIMD_SEM, cmd, &info)) != 0)
 		return r;
-	if (si == NULL || bad_ptr(si))
+	if (si == NULL || sysv__bad_ptr(si))
 		return -EFAULT;
 	memset(si, 0, sizeof(*si));
 	si->semmni = (int)info.semmni;
@@ -282,7 +275,7 @@ sem_stat_index(int index, int cmd, struct semid_ds *ds)
 		return r;
 	if (rep.err != 0)
 		return -rep.err;
-	if (ds == NULL || bad_ptr(ds))
+	if (ds == NULL || sysv__bad_ptr(ds))
 		return -EFAULT;
 	/* What the broker read on its own mapping: the caller may have
 	 * none (SEM_STAT_ANY without R). */
@@ -312,7 +305,7 @@ sem_down(int semid, int cmd, const struct semid_ds *ds)
 	req.type = PRIMD_SEM;
 	req.id = semid;
 	if (cmd == IPC_SET) {
-		if (ds == NULL || bad_ptr(ds))
+		if (ds == NULL || sysv__bad_ptr(ds))
 			return -EFAULT;
 		req.op = PRIMD_SET;
 		req.uid = ds->sem_perm.uid;
@@ -362,17 +355,17 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 	}
 	switch (cmd) {
 	case IPC_STAT:
-		if (arg.buf == NULL || bad_ptr(arg.buf))
+		if (arg.buf == NULL || sysv__bad_ptr(arg.buf))
 			r = -EFAULT;
 		else
 			fill_stat(o, semid, arg.buf);
 		break;
 	case GETALL:
-		r = bad_ptr(arg.array) ? -EFAULT
+		r = sysv__bad_ptr(arg.array) ? -EFAULT
 				       : prim_sem_getall(o->handle, arg.array);
 		break;
 	case SETALL:
-		r = bad_ptr(arg.array) ? -EFAULT
+		r = sysv__bad_ptr(arg.array) ? -EFAULT
 				       : prim_sem_setall(o->handle, arg.array);
 		break;
 	case GETVAL:

@@ -26,6 +26,13 @@
 /* Set errno from a -errno result and return -1; pass others through. */
 #define SYSV_RET(r) ((r) < 0 ? (errno = (int)-(r), -1) : (r))
 
+/* Pointers the kernel's copy_from_user would refuse for sure (EFAULT). */
+static inline int
+sysv__bad_ptr(const void *p)
+{
+	return (uintptr_t)p < 4096;
+}
+
 /*
  * A mapped object: one slot of the id cache, or a temporary record made
  * for one call while its slot is busy. Fields other than ctl, access and

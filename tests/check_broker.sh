@@ -350,9 +350,9 @@ grep -q "^------ Semaphore Arrays --------" "$tmp/ipcs.txt" &&
 req GET msg key=0x300 flags=0o1600 >/dev/null
 # primctl's --all, on this test's own broker in its own namespace: it
 # removes only objects that broker holds (never the kernel's).
-"$PRIMCTL" ipcrm --sock "$S" --all || fail "ipcrm --all"
+"$PRIMCTL" ipcrm --sock "$S" --all || fail "primctl ipcrm, all objects"
 [ "$(json "len(j['semaphores']) + len(j['queues'])")" = 0 ] ||
-	fail "after ipcrm --all: $(cat "$tmp/ipcs.json")"
+	fail "after primctl ipcrm of all objects: $(cat "$tmp/ipcs.json")"
 check "INFO when empty" "max=-1" req INFO sem flags=3
 echo "check_broker: primctl ipcs, ipcs --json, ipcrm: ok"
 
