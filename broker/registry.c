@@ -115,6 +115,13 @@ granted(const struct primd_cred *c, const struct primd_obj_shm *h)
 	return m & 7;
 }
 
+/* IPC_SET and IPC_RMID (ipcctl_obtain_check): the owner or CAP_SYS_ADMIN. */
+static int
+may_control(const struct primd_cred *c, const struct primd_obj_shm *h)
+{
+	return (c->caps & PRIMD_CAP_SYS_ADMIN) || is_owner(c, h);
+}
+
 /* ipcperms: 0 or EACCES for the mode bits requested in flg. */
 static int
 ipcperms(const struct primd_cred *c, const struct primd_obj_shm *h, int flg)
@@ -721,7 +728,7 @@ do_set(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EINVAL;
 	o = &r->obj[t][i];
 	h = o->hdr;
-	if (!(c->caps & PRIMD_CAP_SYS_ADMIN) && !is_owner(c, h))
+	if (!may_control(c, h))
 		return EPERM;
 	if (t == T_MSG && q->qbytes > r->conf.lim.msgmnb &&
 	    !(c->caps & PRIMD_CAP_SYS_RESOURCE))
@@ -761,7 +768,7 @@ do_rmid(struct primd_reg *r, int t, const struct primd_cred *c,
 
 	if (i < 0)
 		return EINVAL;
-	if (!(c->caps & PRIMD_CAP_SYS_ADMIN) && !is_owner(c, r->obj[t][i].hdr))
+	if (!may_control(c, r->obj[t][i].hdr))
 		return EPERM;
 	rep->id = q->id;
 	remove_obj(r, t, i);
