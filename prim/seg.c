@@ -66,8 +66,27 @@ prim__seg_check(const void *mem, size_t len, enum prim_seg_kind kind,
 	    h->size < sizeof(*h))
 		return -EINVAL;
 	if (ck_pr_load_32(&h->state) != PRIM_SEG_LIVE)
-		return -EIDRM;
+		return prim__seg_dead(mem);
 	return 0;
+}
+
+int
+prim__seg_dead(const void *mem)
+{
+	const struct prim_seg_shm *h = mem;
+
+	return ck_pr_load_32(&h->state) == PRIM_SEG_DAMAGED ? -ENOTRECOVERABLE
+							    : -EIDRM;
+}
+
+int
+prim__seg_damage(void *mem)
+{
+	struct prim_seg_shm *h = mem;
+
+	/* Another state (REMOVED, or DAMAGED already) stays what it is. */
+	(void)ck_pr_cas_32(&h->state, PRIM_SEG_LIVE, PRIM_SEG_DAMAGED);
+	return prim__seg_dead(mem);
 }
 
 static uint32_t cached_pid;

@@ -21,10 +21,12 @@
 /*
  * Sleep while *word == expect, until woken or until the absolute
  * CLOCK_MONOTONIC time *deadline (NULL: no deadline).
- * Returns 0 after a wake-up or when *word already differed (callers must
- * re-check their condition: wake-ups may be spurious), -ETIMEDOUT once the
- * deadline has passed, -EINTR when a signal handler ran (never restarted,
- * whatever SA_RESTART says, as SysV calls are not).
+ * Returns 0 after a wake-up, 1 without sleeping because *word already
+ * differed (callers re-check their condition either way: wake-ups may be
+ * spurious; a caller that keeps getting 1 is spinning, and counts it
+ * against its patience), -ETIMEDOUT once the deadline has passed, -EINTR
+ * when a signal handler ran (never restarted, whatever SA_RESTART says, as
+ * SysV calls are not).
  */
 PRIM_HIDDEN int prim__wait(const uint32_t *word, uint32_t expect,
 			   const struct timespec *deadline);

@@ -45,7 +45,10 @@ prim__wait(const uint32_t *word, uint32_t expect,
 		case EINTR:
 			r = -EINTR;
 			break;
-		default: /* EAGAIN: the word already differed. */
+		case EAGAIN: /* the word already differed */
+			r = 1;
+			break;
+		default:
 			r = 0;
 			break;
 		}

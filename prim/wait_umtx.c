@@ -26,6 +26,9 @@ prim__wait(const uint32_t *word, uint32_t expect,
 	struct _umtx_time t;
 	int saved = errno, r = 0;
 
+	/* umtx returns 0 when the word differs: tell that case apart. */
+	if (*(const volatile uint32_t *)word != expect)
+		return 1;
 	if (deadline != NULL) {
 		t._timeout = *deadline;
 		t._flags = UMTX_ABSTIME;
@@ -62,6 +65,8 @@ prim__wait(const uint32_t *word, uint32_t expect,
 {
 	int saved = errno, r = 0, us = 1000000;
 
+	if (*(const volatile uint32_t *)word != expect)
+		return 1;
 	if (deadline != NULL) {
 		struct timespec now;
 		long long left;
