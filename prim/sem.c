@@ -14,13 +14,15 @@
  *                           adjustment words (SEM_UNDO, per process)
  *   struct prim_slot_shm    nslots of them: a thread inside a slow call
  *                           owns one; it holds its request, the request
- *                           word, and what it waits for (GETNCNT, FIFO)
+ *                           word, and what it waits for (GETNCNT, FIFO).
+ *                           The last CTL_SLOTS are control slots, never
+ *                           held by a caller that sleeps.
  *
  * Every semaphore, adjustment and request word is 64 bits:
  *   bits  0-15 value (semval 0..32767, semadj as int16, or enum req_state)
  *   bit     16 SLEEPERS  someone may sleep on this word's futex
  *   bit     17 HELD      frozen by the active request
- *   bit     18 REMOVED   the set was removed
+ *   bit     18 REMOVED   the set was removed (or damaged)
  *   bits 19-31 tag       low bits of the generation that holds it
  *   bits 32-63 version   +1 on every change: no ABA on any CAS
  * The futex is the low half (value and flags), so a sleeper sleeps only
@@ -53,6 +55,11 @@
  *   requests in ticket order, as the kernel's update_queue does; woken
  *   waiters do the same, and each looks for itself at least once a second.
  *   Whoever finds nobody left waiting clears SLEEPERS.
+ * - Control slots: a request that never sleeps (SETVAL, SETALL, a reap,
+ *   one whose operations all have IPC_NOWAIT, a proxied one) may take any
+ *   slot; a caller that may sleep takes only the others. So a reap or a
+ *   SETVAL finds a slot even when every other slot holds a sleeper; a
+ *   control slot whose owner is dead is taken over.
  * - Death: prim_semset_reap(pid) withdraws the dead process's requests
  *   (completing one first if it is active), frees its slots (so it leaves
  *   the waiter counts), and applies its adjustments with one more request
@@ -65,26 +72,62 @@
  *   idle slot the reap frees; killed between publishing and sleeping, a
  *   published request the reap withdraws.
  *
+ * Hostile memory. Every process that may write the set may write any of
+ * it, so nothing read from it is trusted (doc/design.md, "Trust and
+ * containment"):
+ * - The geometry is the handle's copy (SEM_5). A request's content is
+ *   copied and checked once its request word is frozen (snapshot()); only
+ *   the checked copy gives sizes, counts and indices, and every semaphore
+ *   number read from the slot again is checked against nsems at use.
+ * - Every loop that retries because of another process's write counts its
+ *   retries against the call's patience (prim__patience_spent): a call that
+ *   does not sleep gives up within its patience (-EAGAIN for an operation,
+ *   -EBUSY for control), a timed call at its deadline.
+ * - A frozen word no active request holds is stale and is repaired
+ *   (SEM_11). What the protocol never produces is damage, not contention:
+ *   a request whose frozen content is out of range, an active slot outside
+ *   the pool, a request word that is not idle when its owner publishes, a
+ *   decision naming an operation the request does not have. The set is
+ *   then marked DAMAGED (every word REMOVED, sleepers woken) and every
+ *   call returns -ENOTRECOVERABLE.
+ *
  * Memory ordering: every access to a shared word is a ck_pr load, store or
- * CAS; on the architectures ck supports these CAS are full barriers.
+ * CAS. ck's CAS is a full barrier on x86 and POWER but not everywhere
+ * (aarch64's is acquire-release at most), so each ordering the protocol
+ * needs is a tagged fence.
  * SEM_1: a request's content is written before its request word says
  *        PUBLISHED (store fence, then CAS); pairs with SEM_7.
  * SEM_4: every CAS a helper makes on a word expects the value it read
  *        before checking that its generation is still active (and, to
  *        freeze, undecided): completing the generation changes the word's
  *        version, so a late helper's CAS fails; no word is frozen after
- *        the decision nor unfrozen twice.
+ *        the decision nor unfrozen twice. The loads of astate and active
+ *        that decide are ordered after the load of the word (load fence).
  * SEM_5: the header's geometry is read once at open, after the acquire of
  *        the segment magic (SEG_2), and re-checked on every use.
  * SEM_6: sempid is stored after the CAS that made the value (by CAS on
  *        version << 32 | pid, forward only), and before any wake-up, so a
  *        woken waiter's own operation, later, overwrites it.
  * SEM_7: a helper reads a request's content only once its request word is
- *        frozen by the helper's generation: the owner cannot withdraw or
- *        rewrite it meanwhile (its CAS expects the word unfrozen); pairs
- *        with SEM_1.
+ *        frozen by the helper's generation, and trusts what it read only if
+ *        the request word and `active` are unchanged after the reads (load
+ *        fences on both sides): the owner cannot withdraw or rewrite a
+ *        request whose word is frozen; pairs with SEM_1.
  * SEM_8: hand-off; see handoff().
  * SEM_9: reap; see prim_semset_reap().
+ * SEM_11: stale freezes. A helper's freeze CAS is checked against the
+ *        decision just before it (SEM_4), but a decision made without
+ *        freezing every target (ST_ABORT, ST_EIDRM) does not change the
+ *        targets it did not reach, so a straggler's freeze may still land
+ *        on one after the generation is decided, even after it went idle.
+ *        Such a word's value is still its true value. So a word HELD with
+ *        a tag that is not the active generation's is stale: the active
+ *        generation freezes it as if it were not frozen, and anyone else
+ *        unfreezes it (CAS on the exact word, value unchanged), after
+ *        loading `active` (load fence after the word). A generation that
+ *        is really freezing the word stays active until it has unfrozen
+ *        it, which changes its version: the CAS on a stale copy fails. A
+ *        hostile HELD bit is repaired the same way.
  */
 #include <errno.h>
 #include <limits.h>
@@ -99,7 +142,7 @@
 #include "prim/sem.h"
 #include "prim_int.h"
 
-#define SEM_LAYOUT_VERSION 2
+#define SEM_LAYOUT_VERSION 3
 
 #define W_VALUE 0xffffULL
 #define W_SLEEPERS (1ULL << 16)
@@ -117,9 +160,17 @@
 #define MAX_SEMOPM 8191
 #define MAX_NPROCS 4096
 #define MAX_NSLOTS 4096
+/* Slots kept for requests that never sleep (see "Control slots"). */
+#define CTL_SLOTS 2
 
 /* Spins before sleeping: long enough for a hand-off on another CPU. */
 #define SPIN_LIMIT 4000
+
+/* op_one(): the operation cannot proceed now (not an errno). */
+#define WOULD_BLOCK 1
+/* complete(), snapshot(): came too late to see the generation (not an
+ * errno). */
+#define LATE 0
 
 struct prim_sem_shm {
 	uint64_t word;
@@ -171,6 +222,7 @@ struct prim_semset {
 	uint32_t nsems, semopm, nprocs, nslots, cap;
 	uint32_t undo_size, slot_size;
 	uint64_t off_sems, off_undo, off_slots;
+	uint64_t patience_ns;
 };
 
 struct prim_undo_shm {
@@ -229,7 +281,8 @@ struct prim_slot_shm {
 	uint32_t nops;		/* REQ_OPS: operations; REQ_SETALL: nsems */
 	uint32_t ndist;		/* REQ_OPS: distinct semaphores */
 	uint32_t undo;		/* undo record + 1, or 0 */
-	uint32_t arg;		/* SETVAL: semnum; REAP: pid */
+	uint32_t arg;		/* SETVAL: semnum; REAP: pid; OPS: sempid
+				   (0: the owner's) */
 	int32_t val;		/* SETVAL: value */
 	uint32_t kind;		/* enum req_kind */
 	uint32_t pad[2];
@@ -238,6 +291,20 @@ struct prim_slot_shm {
 };
 _Static_assert(sizeof(struct prim_slot_shm) == 64, "slot header is a line");
 _Static_assert(sizeof(struct prim_sembuf) == 6, "sembuf layout");
+
+/* A request's content as a helper copied and checked it (snapshot()). */
+struct req {
+	uint32_t kind, nops, ndist, undo, arg;
+	int32_t val;
+};
+
+/* Who an operation is for: the caller, or a process a broker acts for. */
+struct actor {
+	uint32_t pid;		/* sempid */
+	uint64_t ident;		/* SEM_UNDO owner, 0: this process */
+	int proxy;		/* never sleep; report a blocking operation */
+	int blocked;		/* out: it would block without IPC_NOWAIT */
+};
 
 /* ---------------------------------------------------------------------
  * Geometry and validation
@@ -266,7 +333,7 @@ geometry(const struct prim_semset_attr *a, struct geom *g)
 	g->nprocs = a->nprocs ? a->nprocs : DEF_NPROCS;
 	g->nslots = a->nslots ? a->nslots : DEF_NSLOTS;
 	if (g->semopm > MAX_SEMOPM || g->nprocs > MAX_NPROCS ||
-	    g->nslots > MAX_NSLOTS)
+	    g->nslots > MAX_NSLOTS || g->nslots <= CTL_SLOTS)
 		return -EINVAL;
 	/* A slot holds up to semopm operations or nsems SETALL values. */
 	g->cap = g->semopm > g->nsems ? g->semopm : g->nsems;
@@ -368,10 +435,10 @@ prim_semset_open(void *mem, size_t len, struct prim_semset **set)
 				 SEM_LAYOUT_VERSION)) != 0)
 		return r;
 	/* SEM_5: the geometry must be exactly what the sizes imply. */
-	a.nsems = h->nsems;
-	a.semopm = h->semopm;
-	a.nprocs = h->nprocs;
-	a.nslots = h->nslots;
+	a.nsems = ck_pr_load_32(&h->nsems);
+	a.semopm = ck_pr_load_32(&h->semopm);
+	a.nprocs = ck_pr_load_32(&h->nprocs);
+	a.nslots = ck_pr_load_32(&h->nslots);
 	if (geometry(&a, &g) != 0 || g.cap != h->cap ||
 	    g.off_sems != h->off_sems || g.off_undo != h->off_undo ||
 	    g.off_slots != h->off_slots || g.undo_size != h->undo_size ||
@@ -392,6 +459,7 @@ prim_semset_open(void *mem, size_t len, struct prim_semset **set)
 	p->off_sems = g.off_sems;
 	p->off_undo = g.off_undo;
 	p->off_slots = g.off_slots;
+	p->patience_ns = PRIM_PATIENCE_NS;
 	*set = p;
 	return 0;
 }
@@ -406,6 +474,12 @@ int
 prim_semset_nsems(const struct prim_semset *set)
 {
 	return (int)hdr(set)->nsems;
+}
+
+void
+prim_semset_set_patience(struct prim_semset *set, uint64_t ns)
+{
+	hdr(set)->patience_ns = ns;
 }
 
 /* ---------------------------------------------------------------------
@@ -429,6 +503,19 @@ static uint64_t
 wnext(uint64_t w, unsigned value)
 {
 	return ((w & ~W_VALUE) + W_VER_ONE) | (value & W_VALUE);
+}
+
+/* w frozen by tag, next version. */
+static uint64_t
+wfreeze(uint64_t w, uint64_t tag)
+{
+	return (((w | W_HELD) & ~W_TAG_MASK) | tag) + W_VER_ONE;
+}
+
+static bool
+frozen_by(uint64_t w, uint64_t tag)
+{
+	return (w & W_HELD) && (w & W_TAG_MASK) == tag;
 }
 
 static uint32_t *
@@ -472,7 +559,8 @@ touch_otime(struct prim_semset *h)
  * SEM_6: record pid as sempid for the operation that left the word at
  * version ver. Only a newer version replaces the one stored; equal too
  * when same_ok (a wait-for-zero that saw version ver, and so came after
- * the operation that made it).
+ * the operation that made it). sempid is for display: a few tries, then
+ * it is left to whoever keeps changing it.
  */
 static void
 set_pid(struct prim_sem_shm *s, uint32_t pid, uint32_t ver, bool same_ok)
@@ -480,7 +568,7 @@ set_pid(struct prim_sem_shm *s, uint32_t pid, uint32_t ver, bool same_ok)
 	uint64_t cur = ck_pr_load_64(&s->pidv);
 	uint64_t want = (uint64_t)ver << 32 | pid;
 
-	for (;;) {
+	for (int tries = 0; tries < 16; tries++) {
 		int32_t d = (int32_t)(ver - (uint32_t)(cur >> 32));
 
 		if (cur == want || d < 0 || (d == 0 && !same_ok))
@@ -496,25 +584,168 @@ wver(uint64_t w)
 	return (uint32_t)(w >> 32);
 }
 
-static bool
-set_removed(const struct prim_semset *h)
+/* 0 while the set is live, else its error (-EIDRM, -ENOTRECOVERABLE). */
+static int
+set_dead(const struct prim_semset *h)
 {
-	return ck_pr_load_32((uint32_t *)&h->shm->seg.state) != PRIM_SEG_LIVE;
+	if (ck_pr_load_32((uint32_t *)&h->shm->seg.state) == PRIM_SEG_LIVE)
+		return 0;
+	return prim__seg_dead(h->shm);
+}
+
+/* The error for a word marked REMOVED: removed, or damaged. */
+static int
+dead(const struct prim_semset *h)
+{
+	int r = set_dead(h);
+
+	return r != 0 ? r : -EIDRM;
+}
+
+/*
+ * Mark every word REMOVED and wake its sleepers (who then find the set's
+ * state). The OR cannot fail, so this is bounded whatever others write;
+ * SLEEPERS is read after it, so a sleeper that set it before is woken and
+ * one that tries after fails its CAS and finds REMOVED.
+ */
+static void
+mark_words(struct prim_semset *h)
+{
+	for (uint32_t i = 0; i < h->nsems; i++) {
+		uint64_t *p = &sem_at(h, i)->word;
+
+		ck_pr_or_64(p, W_REMOVED);
+		if (ck_pr_load_64(p) & W_SLEEPERS)
+			wake_word(p);
+	}
+}
+
+/* The set's memory is inconsistent: mark it damaged (doc/design.md). */
+static int
+damage(struct prim_semset *h)
+{
+	int r = prim__seg_damage(h->shm);
+
+	mark_words(h);
+	return r;
 }
 
 /* ---------------------------------------------------------------------
- * Descriptors: the targets of a request, and its decision
+ * Requests: their content, targets and decision
  */
 
-/* Targets of a request: its own request word, then semaphores, then
- * adjustments. Reads the request's content: only once the request word is
- * frozen by the generation being completed (target 0 needs no content). */
-static uint32_t
-ntargets(const struct prim_semset *h, const struct prim_slot_shm *s)
+/* Is n among the ndist sorted distinct numbers d? */
+static bool
+in_dist(const uint16_t *d, uint32_t ndist, uint16_t n)
 {
-	switch (s->kind) {
+	uint32_t lo = 0, hi = ndist;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint16_t v = ck_pr_load_16(&d[mid]);
+
+		if (v == n)
+			return true;
+		if (v < n)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Is the request r, read from slot s, one that write_ops() or control()
+ * could have written? */
+static bool
+req_sane(const struct prim_semset *h, struct prim_slot_shm *s,
+	 const struct req *r)
+{
+	const uint16_t *d = slot_dist(h, s);
+
+	switch (r->kind) {
 	case REQ_OPS:
-		return 1 + (s->undo ? 2 * s->ndist : s->ndist);
+		if (r->nops < 1 || r->nops > h->cap || r->ndist < 1 ||
+		    r->ndist > r->nops || r->ndist > h->nsems ||
+		    r->undo > h->nprocs)
+			return false;
+		for (uint32_t k = 0; k < r->ndist; k++) {
+			uint16_t n = ck_pr_load_16(&d[k]);
+
+			if (n >= h->nsems ||
+			    (k > 0 && n <= ck_pr_load_16(&d[k - 1])))
+				return false;
+		}
+		for (uint32_t i = 0; i < r->nops; i++)
+			if (!in_dist(d, r->ndist, s->ops[i].sem_num))
+				return false;
+		return true;
+	case REQ_SETVAL:
+		return r->arg < h->nsems && r->val >= 0 &&
+		       r->val <= PRIM_SEMVMX && r->undo == 0;
+	case REQ_SETALL:
+		if (r->nops != h->nsems || r->undo != 0)
+			return false;
+		for (uint32_t i = 0; i < h->nsems; i++)
+			if ((uint16_t)s->ops[i].sem_op > PRIM_SEMVMX)
+				return false;
+		return true;
+	case REQ_REAP:
+		return r->undo >= 1 && r->undo <= h->nprocs;
+	}
+	return false;
+}
+
+/* Is gen's request still the active one? */
+static bool
+still_active(const struct prim_semset *h, uint64_t act)
+{
+	return ck_pr_load_64((uint64_t *)&h->shm->active) == act;
+}
+
+/*
+ * Copy the request of slot s, whose request word the generation act
+ * (tag) has frozen, into r and check it (SEM_7). Returns 1, LATE when
+ * the request word is no longer frozen by act (the caller came late, and
+ * what it read may be a later request), or -ENOTRECOVERABLE when a frozen,
+ * active request's content is out of range: only a hostile write does
+ * that.
+ */
+static int
+snapshot(struct prim_semset *h, struct prim_slot_shm *s, uint64_t act,
+	 uint64_t tag, struct req *r)
+{
+	uint64_t w = ck_pr_load_64(&s->req);
+
+	if (!frozen_by(w, tag) || !still_active(h, act))
+		return LATE;
+	/* SEM_7: the content after the frozen request word... */
+	ck_pr_fence_load();
+	r->kind = ck_pr_load_32(&s->kind);
+	r->nops = ck_pr_load_32(&s->nops);
+	r->ndist = ck_pr_load_32(&s->ndist);
+	r->undo = ck_pr_load_32(&s->undo);
+	r->arg = ck_pr_load_32(&s->arg);
+	r->val = (int32_t)ck_pr_load_32((uint32_t *)&s->val);
+	/* ...and the word and act unchanged after it. */
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&s->req) != w || !still_active(h, act))
+		return LATE;
+	if (req_sane(h, s, r))
+		return 1;
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&s->req) != w || !still_active(h, act))
+		return LATE;
+	return damage(h);
+}
+
+/* Targets of a request: its own request word, then semaphores, then
+ * adjustments. */
+static uint32_t
+ntargets(const struct prim_semset *h, const struct req *r)
+{
+	switch (r->kind) {
+	case REQ_OPS:
+		return 1 + (r->undo ? 2 * r->ndist : r->ndist);
 	case REQ_SETVAL:
 		return 2 + h->nprocs;
 	case REQ_SETALL:
@@ -526,16 +757,15 @@ ntargets(const struct prim_semset *h, const struct prim_slot_shm *s)
 }
 
 /*
- * The word of target i, the semaphore it belongs to, and what it is (the
- * request word, a semaphore, an adjustment). NULL when the slot's content
- * is not sane (a late helper reading a slot being rewritten, or
- * corruption).
+ * The word of target i of request r in slot s, the semaphore it belongs
+ * to, and what it is. NULL only when a semaphore number in the slot changed
+ * since snapshot() checked it (a hostile write).
  */
 enum tkind { T_REQ, T_SEM, T_ADJ };
 
 static uint64_t *
-target(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t i,
-       uint32_t *semnum, enum tkind *tk)
+target(const struct prim_semset *h, struct prim_slot_shm *s,
+       const struct req *r, uint32_t i, uint32_t *semnum, enum tkind *tk)
 {
 	uint32_t n, u = 0;
 	bool adj = false;
@@ -545,21 +775,17 @@ target(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t i,
 	if (i == 0)
 		return &s->req;
 	i--;
-	switch (s->kind) {
+	switch (r->kind) {
 	case REQ_OPS:
-		if (s->ndist > h->cap || s->ndist > h->nsems)
-			return NULL;
-		if (i >= s->ndist) {
-			i -= s->ndist;
+		if (i >= r->ndist) {
+			i -= r->ndist;
 			adj = true;
 		}
-		if (i >= s->ndist)
-			return NULL;
-		n = slot_dist(h, s)[i];
-		u = s->undo;
+		n = ck_pr_load_16(&slot_dist(h, s)[i]);
+		u = r->undo;
 		break;
 	case REQ_SETVAL:
-		n = s->arg;
+		n = r->arg;
 		if (i > 0) {
 			adj = true;
 			u = i;
@@ -572,22 +798,18 @@ target(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t i,
 			u = i / h->nsems;
 		}
 		break;
-	case REQ_REAP:
+	default: /* REQ_REAP */
 		n = i % h->nsems;
-		u = s->undo;
+		u = r->undo;
 		adj = i >= h->nsems;
 		break;
-	default:
-		return NULL;
 	}
-	if (n >= h->nsems)
+	if (n >= h->nsems || (adj && (u == 0 || u > h->nprocs)))
 		return NULL;
 	*semnum = n;
 	*tk = adj ? T_ADJ : T_SEM;
 	if (!adj)
 		return &sem_at(h, n)->word;
-	if (u == 0 || u > h->nprocs)
-		return NULL;
 	return &undo_at(h, u - 1)->adj[n];
 }
 
@@ -600,16 +822,14 @@ target(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t i,
  */
 static uint64_t
 decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
-	   uint32_t gen)
+	   const struct req *r, uint32_t gen)
 {
-	uint32_t nops = s->nops, first = UINT32_MAX;
+	uint32_t first = UINT32_MAX;
 	uint64_t res = ST(gen, ST_DONE, 0, 0);
 	const uint16_t *d = slot_dist(h, s);
 
-	if (nops > h->cap || s->ndist > h->cap)
-		return ST(gen, ST_EIDRM, 0, 0);
-	for (uint32_t k = 0; k < s->ndist; k++) {
-		uint32_t n = d[k];
+	for (uint32_t k = 0; k < r->ndist; k++) {
+		uint32_t n = ck_pr_load_16(&d[k]);
 		unsigned frozen;
 		int v, a = 0;
 
@@ -617,10 +837,10 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 			return ST(gen, ST_EIDRM, 0, 0);
 		frozen = wval(ck_pr_load_64(&sem_at(h, n)->word));
 		v = (int)frozen;
-		if (s->undo >= 1 && s->undo <= h->nprocs)
+		if (r->undo != 0)
 			a = (int16_t)wval(ck_pr_load_64(
-				&undo_at(h, s->undo - 1)->adj[n]));
-		for (uint32_t i = 0; i < nops && i < first; i++) {
+				&undo_at(h, r->undo - 1)->adj[n]));
+		for (uint32_t i = 0; i < r->nops && i < first; i++) {
 			struct prim_sembuf op = s->ops[i];
 
 			if (op.sem_num != n)
@@ -636,7 +856,7 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 				res = ST(gen, ST_ERANGE, i, 0);
 				break;
 			}
-			if ((op.sem_flg & PRIM_SEM_UNDO) && s->undo) {
+			if ((op.sem_flg & PRIM_SEM_UNDO) && r->undo) {
 				a -= op.sem_op;
 				if (a < -PRIM_SEMAEM - 1 || a > PRIM_SEMAEM) {
 					first = i;
@@ -652,11 +872,11 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 
 /* Net change of semaphore n (adj: of its adjustment) on success. */
 static int
-ops_delta(struct prim_slot_shm *s, uint32_t n, bool adj)
+ops_delta(struct prim_slot_shm *s, const struct req *r, uint32_t n, bool adj)
 {
 	int d = 0;
 
-	for (uint32_t i = 0; i < s->nops; i++) {
+	for (uint32_t i = 0; i < r->nops; i++) {
 		struct prim_sembuf op = s->ops[i];
 
 		if (op.sem_num != n)
@@ -675,25 +895,35 @@ clamp_val(int v)
 	return v < 0 ? 0 : v > PRIM_SEMVMX ? PRIM_SEMVMX : v;
 }
 
+static int
+clamp_adj(int v)
+{
+	return v < -PRIM_SEMAEM - 1 ? -PRIM_SEMAEM - 1
+				    : v > PRIM_SEMAEM ? PRIM_SEMAEM : v;
+}
+
 /*
- * New value of a frozen word w (target i) once the request is decided.
- * For REQ_REAP a semaphore's new value needs its adjustment, which is
- * still frozen: adjustments are unfrozen only after every semaphore.
+ * New value of a frozen word w (target of semaphore n) once the request
+ * is decided. For REQ_REAP a semaphore's new value needs its adjustment,
+ * which is still frozen: adjustments are unfrozen only after every
+ * semaphore. Clamped: a slot rewritten since the decision (a hostile
+ * write) still leaves values in range.
  */
 static unsigned
 new_value(const struct prim_semset *h, struct prim_slot_shm *s,
-	  uint64_t w, uint32_t n, bool is_adj, unsigned status)
+	  const struct req *r, uint64_t w, uint32_t n, bool is_adj,
+	  unsigned status)
 {
 	int v = is_adj ? (int16_t)wval(w) : (int)wval(w);
 
 	if (status != ST_DONE)
 		return wval(w);
-	switch (s->kind) {
+	switch (r->kind) {
 	case REQ_OPS:
-		v += ops_delta(s, n, is_adj);
+		v += ops_delta(s, r, n, is_adj);
 		break;
 	case REQ_SETVAL:
-		v = is_adj ? 0 : s->val;
+		v = is_adj ? 0 : r->val;
 		break;
 	case REQ_SETALL:
 		v = is_adj ? 0 : (int)(uint16_t)s->ops[n].sem_op;
@@ -701,69 +931,77 @@ new_value(const struct prim_semset *h, struct prim_slot_shm *s,
 	case REQ_REAP:
 		if (is_adj) {
 			v = 0;
-		} else if (s->undo >= 1 && s->undo <= h->nprocs) {
-			uint64_t a = ck_pr_load_64(&undo_at(h, s->undo - 1)->adj[n]);
+		} else {
+			uint64_t a = ck_pr_load_64(&undo_at(h, r->undo - 1)->adj[n]);
 
-			v = clamp_val(v + (int16_t)wval(a));
+			v += (int16_t)wval(a);
 		}
 		break;
 	}
+	v = is_adj ? clamp_adj(v) : clamp_val(v);
 	return (unsigned)v & W_VALUE;
 }
 
 /*
- * sempid of semaphore n once a request is done: its owner's pid for the
- * operations (every semaphore named, wait-for-zero too), SETVAL and
- * SETALL; the dead pid for exit-time undo, only where it had an
- * adjustment (still frozen: adjustments unfreeze last); 0 for no change.
+ * sempid of semaphore n once a request is done: its owner's pid (or the
+ * pid it acts for) for the operations (every semaphore named, wait-for-
+ * zero too), SETVAL and SETALL; the dead pid for exit-time undo, only
+ * where it had an adjustment (still frozen: adjustments unfreeze last); 0
+ * for no change.
  */
 static uint32_t
 sempid_of(const struct prim_semset *h, struct prim_slot_shm *s,
-	  uint32_t n, unsigned status)
+	  const struct req *r, uint32_t n, unsigned status)
 {
 	if (status != ST_DONE)
 		return 0;
-	if (s->kind != REQ_REAP)
+	if (r->kind == REQ_OPS && r->arg != 0)
+		return r->arg;
+	if (r->kind != REQ_REAP)
 		return PRIM_IDENT_PID(ck_pr_load_64(&s->ident));
-	if (s->undo < 1 || s->undo > h->nprocs)
-		return 0;
-	return wval(ck_pr_load_64(&undo_at(h, s->undo - 1)->adj[n])) != 0
-		       ? s->arg
+	return wval(ck_pr_load_64(&undo_at(h, r->undo - 1)->adj[n])) != 0
+		       ? r->arg
 		       : 0;
 }
 
-/* Is gen's request still the active one? */
-static bool
-still_active(const struct prim_semset *h, uint64_t act)
-{
-	return ck_pr_load_64((uint64_t *)&h->shm->active) == act;
-}
+/* ---------------------------------------------------------------------
+ * Completing requests
+ */
+
+static int help(struct prim_semset *h, struct prim_patience *pt);
 
 /*
  * Complete the request of slot si, generation gen, if it is still the one
- * the caller saw active, and return its decision (0 when the caller came
- * too late to see it). Safe from any number of helpers at once.
+ * the caller saw active, and set *out to its decision (0 when the caller
+ * came too late to see it). Returns 0, or -EAGAIN (patience), -EINTR,
+ * -ENOTRECOVERABLE. Safe from any number of helpers at once.
  *
  * SEM_4: every CAS on a word expects the value read BEFORE checking that
  * gen is still active and (for freezing) undecided: a late helper's CAS
  * fails, because completing gen changed the word's version. So no word
  * is frozen after the decision, and none is unfrozen twice.
  * SEM_7: the request word is frozen first, and the request's content is
- * read only while it is frozen by gen: its owner cannot withdraw or
- * rewrite a request whose word is frozen (its CAS would fail).
+ * read and checked only while it is frozen by gen (snapshot()).
  * A helper killed or stopped anywhere here leaves words frozen by gen;
  * the next helper (anyone who finds a frozen word or wants to activate)
- * finishes the same steps.
+ * finishes the same steps. A helper that gives up (patience) leaves the
+ * same: its progress stays for the next one.
  */
-static uint64_t
-complete(struct prim_semset *h, uint32_t si, uint32_t gen)
+static int
+complete(struct prim_semset *h, uint32_t si, uint32_t gen,
+	 struct prim_patience *pt, uint64_t *out)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
 	const uint64_t act = (uint64_t)gen << 16 | (si + 1);
-	uint64_t st, tag = tag_of(gen);
+	const uint64_t tag = tag_of(gen);
+	struct req r;
+	uint64_t st;
 	uint32_t i, n, nt = 1;
 	enum tkind tk;
+	bool have = false;
+	int e;
 
+	*out = 0;
 	st = ck_pr_load_64(&h->shm->astate);
 	if (ST_GEN(st) != gen) {
 		unsigned why = ST_NONE;
@@ -771,21 +1009,25 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen)
 
 		/* Freeze every target, the request word first. */
 		for (i = 0; i < nt; i++) {
-			uint64_t *p = target(h, s, i, &n, &tk);
+			uint64_t *p = have ? target(h, s, &r, i, &n, &tk)
+					   : &s->req;
 			uint64_t w;
 
 			if (p == NULL)
-				return 0; /* insane content: we are late */
+				return damage(h);
 			w = ck_pr_load_64(p);
 			for (;;) {
+				/* SEM_4: the word, then active and astate. */
+				ck_pr_fence_load();
 				if (!still_active(h, act))
 					return 0;
 				st = ck_pr_load_64(&h->shm->astate);
 				if (ST_GEN(st) == gen)
 					goto decided;
-				if ((w & W_HELD) && (w & W_TAG_MASK) == tag)
+				if (frozen_by(w, tag))
 					break;
-				if (tk == T_REQ && wval(w) != REQ_PUBLISHED) {
+				if (i == 0 && !(w & W_HELD) &&
+				    wval(w) != REQ_PUBLISHED) {
 					why = ST_ABORT;
 					break;
 				}
@@ -793,30 +1035,38 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen)
 					why = ST_EIDRM;
 					break;
 				}
-				if (cas64(p, &w,
-					  ((((w | W_HELD) & ~W_TAG_MASK) | tag) +
-					   W_VER_ONE)))
+				/* Frozen by another generation while gen is
+				 * active: never in the protocol. */
+				/* Frozen by another generation while gen is
+				 * active: a stale freeze (SEM_11), taken over
+				 * with its value. */
+				if (cas64(p, &w, wfreeze(w, tag)))
 					break;
+				if ((e = prim__patience_spent(pt)) != 0)
+					return e;
 			}
 			if (why != ST_NONE)
 				break;
-			if (i == 0)
-				nt = ntargets(h, s); /* SEM_7: now stable */
+			if (i == 0) {
+				e = snapshot(h, s, act, tag, &r);
+				if (e <= 0)
+					return e; /* LATE (0) or damaged */
+				have = true;
+				nt = ntargets(h, &r);
+			}
 		}
 		/* Decide from the frozen values. */
 		if (why != ST_NONE) {
 			d = ST(gen, why, 0, 0);
 		} else {
 			for (i = 0; i < nt; i++) {
-				uint64_t *p = target(h, s, i, &n, &tk);
-				uint64_t w = p ? ck_pr_load_64(p) : 0;
+				uint64_t *p = target(h, s, &r, i, &n, &tk);
 
-				if (p == NULL || !(w & W_HELD) ||
-				    (w & W_TAG_MASK) != tag)
+				if (p == NULL || !frozen_by(ck_pr_load_64(p), tag))
 					goto recheck; /* decided meanwhile */
 			}
-			d = s->kind == REQ_OPS ? decide_ops(h, s, gen)
-					       : ST(gen, ST_DONE, 0, 0);
+			d = r.kind == REQ_OPS ? decide_ops(h, s, &r, gen)
+					      : ST(gen, ST_DONE, 0, 0);
 		}
 		if (still_active(h, act))
 			ck_pr_cas_64(&h->shm->astate, st, d);
@@ -826,94 +1076,164 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen)
 			return 0;
 	}
 decided:
-	/* Unfreeze: semaphores, adjustments, and the request word last. */
-	if (ST_STATUS(st) != ST_ABORT) {
-		nt = ntargets(h, s);
+	*out = st;
+	/*
+	 * Unfreeze: semaphores, adjustments, and the request word last. Also
+	 * after ST_ABORT: one helper may have seen the request word idle (its
+	 * owner withdrew it) while another, later, saw it published again
+	 * (the slot's next request) and froze it and more: those go back
+	 * unchanged, and the next request runs in a generation of its own.
+	 */
+	{
+		if (!have) {
+			e = snapshot(h, s, act, tag, &r);
+			if (e < 0)
+				return e;
+			if (e == LATE)
+				goto idle; /* all unfrozen already */
+			have = true;
+		}
+		nt = ntargets(h, &r);
 		for (uint32_t k = 1; k <= nt; k++) {
 			uint64_t *p, w, nw;
 			uint32_t pid = 0;
 			unsigned v;
 
 			i = k % nt;
-			p = target(h, s, i, &n, &tk);
-			if (p == NULL)
-				break;
+			if ((p = target(h, s, &r, i, &n, &tk)) == NULL)
+				return damage(h);
 			w = ck_pr_load_64(p);
-			if (!(w & W_HELD) || (w & W_TAG_MASK) != tag)
-				continue;
-			if (!still_active(h, act))
-				return st;
-			if (tk == T_REQ) {
-				v = ST_STATUS(st) == ST_DONE ? REQ_DONE : wval(w);
-			} else {
-				v = new_value(h, s, w, n, tk == T_ADJ,
-					      ST_STATUS(st));
-				/* Read while frozen: the slot is gen's. */
-				if (tk == T_SEM)
-					pid = sempid_of(h, s, n, ST_STATUS(st));
+			for (;;) {
+				if (!frozen_by(w, tag))
+					break; /* another helper unfroze it */
+				if (!still_active(h, act))
+					return 0;
+				if (tk == T_REQ) {
+					v = ST_STATUS(st) == ST_DONE ? REQ_DONE
+								     : wval(w);
+				} else {
+					v = new_value(h, s, &r, w, n,
+						      tk == T_ADJ,
+						      ST_STATUS(st));
+					/* Read while frozen: the slot is
+					 * gen's. */
+					if (tk == T_SEM)
+						pid = sempid_of(h, s, &r, n,
+								ST_STATUS(st));
+				}
+				nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
+				if (cas64(p, &w, nw)) {
+					if (pid != 0)
+						set_pid(sem_at(h, n), pid,
+							wver(nw), false);
+					/* Sleepers stay flagged: they take
+					 * their turn (handoff). */
+					if (tk == T_SEM && v != wval(w) &&
+					    (w & W_SLEEPERS))
+						wake_word(p);
+					break;
+				}
+				if ((e = prim__patience_spent(pt)) != 0)
+					return e;
 			}
-			nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
-			if (!ck_pr_cas_64(p, w, nw))
-				continue; /* another helper unfroze it */
-			if (pid != 0)
-				set_pid(sem_at(h, n), pid, wver(nw), false);
-			/* Sleepers stay flagged: they take their turn (handoff). */
-			if (tk == T_SEM && v != wval(w) && (w & W_SLEEPERS))
-				wake_word(p);
 		}
 	}
+idle:
 	ck_pr_cas_64(&h->shm->active, act, (uint64_t)gen << 16);
-	return st;
+	return 0;
 }
 
-/* Complete whatever request is active. Returns false if none was. */
-static bool
-help(struct prim_semset *h)
+/*
+ * Complete whatever request is active. Returns 0 if none was, 1 if one
+ * was helped along, or -errno (patience, damage).
+ */
+static int
+help(struct prim_semset *h, struct prim_patience *pt)
 {
-	uint64_t a = ck_pr_load_64(&h->shm->active);
+	uint64_t a = ck_pr_load_64(&h->shm->active), st;
 	uint32_t si = (uint32_t)(a & 0xffff);
+	int r;
 
 	if (si == 0)
-		return false;
-	if (si <= h->nslots)
-		complete(h, si - 1, (uint32_t)(a >> 16));
-	else /* corrupt: make the set usable again */
-		ck_pr_cas_64(&h->shm->active, a, a & ~0xffffULL);
-	return true;
+		return 0;
+	if (si > h->nslots)
+		return damage(h);
+	if ((r = complete(h, si - 1, (uint32_t)(a >> 16), pt, &st)) < 0)
+		return r;
+	return 1;
+}
+
+/*
+ * A word w, read from p, is frozen: help the request that froze it.
+ * Returns 0 to look at the word again, or -errno. SEM_11: when no active
+ * request carries w's tag, the freeze is stale (a helper's freeze that
+ * landed after its generation was decided without it, or a hostile
+ * write): nothing will unfreeze it, so unfreeze it here, value unchanged.
+ */
+static int
+on_frozen(struct prim_semset *h, uint64_t *p, uint64_t w,
+	  struct prim_patience *pt)
+{
+	uint64_t a;
+	int r;
+
+	/* SEM_11: the word, then active. */
+	ck_pr_fence_load();
+	a = ck_pr_load_64(&h->shm->active);
+	if ((a & 0xffff) != 0 &&
+	    tag_of((uint32_t)(a >> 16)) == (w & W_TAG_MASK)) {
+		if ((r = help(h, pt)) < 0)
+			return r;
+	} else if (!(w & W_REMOVED)) {
+		(void)ck_pr_cas_64(p, w,
+				   wnext(w & ~(W_HELD | W_TAG_MASK), wval(w)));
+	}
+	return prim__patience_spent(pt);
 }
 
 /*
  * Run the request published in slot si, whoever's it is: activate it
- * (helping whoever is active first) and complete it. Returns its decision:
- * ST_DONE exactly once per publication; ST_ABORT when it was already done
- * or withdrawn.
+ * (helping whoever is active first) and complete it. Sets *out to its
+ * decision: ST_DONE exactly once per publication; ST_ABORT when it was
+ * already done or withdrawn. Returns 0 or -errno (patience, damage).
  */
-static uint64_t
-run(struct prim_semset *h, uint32_t si)
+static int
+run(struct prim_semset *h, uint32_t si, struct prim_patience *pt,
+    uint64_t *out)
 {
 	for (;;) {
 		uint64_t a = ck_pr_load_64(&h->shm->active), d;
 		uint32_t gen;
+		int e;
 
 		if (a & 0xffff) {
-			help(h);
+			if ((e = help(h, pt)) < 0 ||
+			    (e = prim__patience_spent(pt)) != 0)
+				return e;
 			continue;
 		}
 		gen = (uint32_t)(a >> 16) + 1;
 		if (gen == 0)
 			gen = 1;
 		if (!ck_pr_cas_64(&h->shm->active, a,
-				  (uint64_t)gen << 16 | (si + 1)))
+				  (uint64_t)gen << 16 | (si + 1))) {
+			if ((e = prim__patience_spent(pt)) != 0)
+				return e;
 			continue;
-		d = complete(h, si, gen);
-		if (d != 0)
-			return d;
+		}
+		if ((e = complete(h, si, gen, pt, &d)) < 0)
+			return e;
+		if (d != 0) {
+			*out = d;
+			return 0;
+		}
 		/* Completed by others and overtaken: read what it became. */
-		return ST(gen, wval(ck_pr_load_64(&slot_at(h, si)->req)) ==
-					       REQ_DONE
-				       ? ST_DONE
-				       : ST_ABORT,
+		*out = ST(gen,
+			  wval(ck_pr_load_64(&slot_at(h, si)->req)) == REQ_DONE
+				  ? ST_DONE
+				  : ST_ABORT,
 			  0, 0);
+		return 0;
 	}
 }
 
@@ -923,34 +1243,86 @@ run(struct prim_semset *h, uint32_t si)
 
 static __thread uint32_t slot_hint;
 
+/* Try to claim slot i for me. */
+static bool
+try_claim(struct prim_semset *h, uint32_t i, uint64_t me)
+{
+	struct prim_slot_shm *s = slot_at(h, i);
+
+	/* A free slot's request word is idle (released so). */
+	return ck_pr_load_64(&s->ident) == 0 && ck_pr_cas_64(&s->ident, 0, me);
+}
+
+static int withdraw(struct prim_semset *h, struct prim_slot_shm *s,
+		    struct prim_patience *pt);
+
 /*
- * Claim a free slot for this thread. Slots are few and held only during a
- * slow call; if all are taken, wait for one (until the deadline).
+ * A control slot held by a process that is dead (or whose pid is another
+ * process's now): its request is withdrawn and the slot is ours. What it
+ * was doing either happened or did not, as for any dead process.
+ */
+static bool
+take_over(struct prim_semset *h, uint32_t i, uint64_t me,
+	  struct prim_patience *pt)
+{
+	struct prim_slot_shm *s = slot_at(h, i);
+	uint64_t id = ck_pr_load_64(&s->ident);
+
+	if (id == 0 || id == me ||
+	    prim__ident_of((pid_t)PRIM_IDENT_PID(id)) == id)
+		return false;
+	if (!ck_pr_cas_64(&s->ident, id, me))
+		return false;
+	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
+	ck_pr_store_32(&s->wait_sem, 0);
+	ck_pr_store_64(&s->ticket, 0);
+	if (withdraw(h, s, pt) < 0) {
+		ck_pr_store_64(&s->ident, id); /* leave it to the reap */
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Claim a free slot for this thread. A caller that may sleep (ctl false)
+ * takes only the first nslots - CTL_SLOTS; one that never sleeps tries the
+ * control slots first, then the others, then takes over a control slot
+ * whose owner died. If all are taken, wait for one, within the patience.
  */
 static int
-slot_claim(struct prim_semset *h, const struct timespec *deadline,
+slot_claim(struct prim_semset *h, bool ctl, struct prim_patience *pt,
 	   uint32_t *out)
 {
 	uint64_t me = prim__ident();
-	uint32_t n = h->nslots;
+	uint32_t nw = h->nslots - CTL_SLOTS;
+	int e;
 
 	for (unsigned round = 0;; round++) {
-		for (uint32_t k = 0; k < n; k++) {
-			uint32_t i = (slot_hint + k) % n;
-			struct prim_slot_shm *s = slot_at(h, i);
+		for (uint32_t k = 0; ctl && k < CTL_SLOTS; k++)
+			if (try_claim(h, nw + k, me)) {
+				*out = nw + k;
+				return 0;
+			}
+		for (uint32_t k = 0; k < nw; k++) {
+			uint32_t i = (slot_hint + k) % nw;
 
-			/* A free slot's request word is idle (released so). */
-			if (ck_pr_load_64(&s->ident) == 0 &&
-			    ck_pr_cas_64(&s->ident, 0, me)) {
+			if (try_claim(h, i, me)) {
 				slot_hint = i;
 				*out = i;
 				return 0;
 			}
 		}
-		if (set_removed(h))
-			return -EIDRM;
-		if (deadline != NULL && prim__deadline_passed(deadline))
-			return -EAGAIN;
+		/* Reads /proc: only now and then. */
+		for (uint32_t k = 0; ctl && round % 16 == 1 && k < CTL_SLOTS;
+		     k++)
+			if (take_over(h, nw + k, me, pt)) {
+				*out = nw + k;
+				return 0;
+			}
+		if ((e = set_dead(h)) != 0)
+			return e;
+		if ((e = prim__patience_spent(pt)) != 0)
+			return e;
 		if (round < 64) {
 			ck_pr_stall();
 		} else {
@@ -962,56 +1334,72 @@ slot_claim(struct prim_semset *h, const struct timespec *deadline,
 }
 
 /*
- * Publish the request just written in slot si: from now on anyone may
+ * Publish the request just written in slot s: from now on anyone may
  * complete it, once (SEM_1: the content is written before the request
- * word says so; pairs with SEM_7).
+ * word says so; pairs with SEM_7). Only its owner changes an idle request
+ * word (a late helper's CAS expects an older version), so the CAS fails
+ * only after a hostile write: damage.
  */
-static void
-publish(struct prim_slot_shm *s)
+static int
+publish(struct prim_semset *h, struct prim_slot_shm *s)
 {
 	uint64_t w = ck_pr_load_64(&s->req);
 
-	ck_pr_fence_store();
-	while (!cas64(&s->req, &w,
-		      wnext(w & ~(W_HELD | W_TAG_MASK), REQ_PUBLISHED)))
-		;
+	/* SEM_1: the content before the request word; pairs with SEM_7. */
+	ck_pr_fence_store_atomic();
+	if ((w & (W_HELD | W_VALUE)) == REQ_IDLE &&
+	    ck_pr_cas_64(&s->req, w,
+			 wnext(w & ~(W_HELD | W_TAG_MASK), REQ_PUBLISHED)))
+		return 0;
+	return damage(h);
 }
 
 /*
- * Take the request back: after this, nobody completes it. Returns true if
+ * Take the request back: after this, nobody completes it. Returns 1 if
  * it had been completed (by its owner or, handing off, by anyone) before
- * it could be withdrawn. Leaves the request word idle.
+ * it could be withdrawn, 0 if not, or -errno (patience, damage). Leaves
+ * the request word idle.
  */
-static bool
-withdraw(struct prim_semset *h, struct prim_slot_shm *s)
+static int
+withdraw(struct prim_semset *h, struct prim_slot_shm *s,
+	 struct prim_patience *pt)
 {
 	uint64_t w = ck_pr_load_64(&s->req);
+	int e;
 
 	for (;;) {
 		bool done = wval(w) == REQ_DONE;
 
 		if (w & W_HELD) { /* being completed: finish it first */
-			help(h);
+			if ((e = on_frozen(h, &s->req, w, pt)) != 0)
+				return e;
 			w = ck_pr_load_64(&s->req);
 			continue;
 		}
 		if (wval(w) == REQ_IDLE)
-			return false;
+			return 0;
 		if (cas64(&s->req, &w, wnext(w, REQ_IDLE)))
 			return done;
+		if ((e = prim__patience_spent(pt)) != 0)
+			return e;
 	}
 }
 
-static void
-slot_release(struct prim_semset *h, uint32_t si)
+/* Free slot si. A slot whose request cannot be withdrawn is not freed: a
+ * later owner would find it published. */
+static int
+slot_release(struct prim_semset *h, uint32_t si, struct prim_patience *pt)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
+	int e;
 
 	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 	ck_pr_store_32(&s->wait_sem, 0);
-	withdraw(h, s);
+	if ((e = withdraw(h, s, pt)) < 0)
+		return e;
 	ck_pr_fence_store();
 	ck_pr_store_64(&s->ident, 0);
+	return 0;
 }
 
 /*
@@ -1046,15 +1434,14 @@ undo_find(const struct prim_semset *h, uint64_t me)
 }
 
 /*
- * This process's undo record (+1), claimed on first use; 0 if none is
+ * The undo record (+1) of identity me, claimed on first use; 0 if none is
  * left. The owner word is the process's identity, pid and start time, set
  * by one CAS: a process that reuses a dead one's pid never inherits its
  * adjustments, and a claimer killed anywhere leaves a whole identity.
  */
 static uint32_t
-undo_claim(struct prim_semset *h)
+undo_claim(struct prim_semset *h, uint64_t me)
 {
-	uint64_t me = prim__ident();
 	uint32_t u = undo_find(h, me);
 
 	if (u != 0)
@@ -1092,7 +1479,9 @@ check_deadline(const struct timespec *d)
 
 /*
  * Sleep until the word of semaphore n may have changed from w (whose value
- * blocks the caller): set SLEEPERS, then sleep on the low half.
+ * blocks the caller): set SLEEPERS, then sleep on the low half. Returns 0
+ * after a sleep, 1 when the word had changed (no sleep), -EAGAIN at the
+ * deadline, -EINTR.
  */
 static int
 sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
@@ -1103,12 +1492,12 @@ sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
 	int r;
 
 	if (wval(cur) != wval(w) || (cur & (W_HELD | W_REMOVED)))
-		return 0;
+		return 1;
 	if (!(cur & W_SLEEPERS)) {
 		uint64_t nw = (cur | W_SLEEPERS) + W_VER_ONE;
 
 		if (!ck_pr_cas_64(p, cur, nw))
-			return 0; /* changed: look again */
+			return 1; /* changed: look again */
 		cur = nw;
 	}
 	r = prim__wait(wfutex(p), (uint32_t)(cur & W_LOW_MASK), deadline);
@@ -1123,17 +1512,21 @@ sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
  * and clear SLEEPERS when nobody waits any more (a waiter sets it again
  * before it sleeps). Anyone may run it, any number of times: each request
  * completes once. Woken waiters run it too, so a waker stopped before it
- * delays nobody for long.
+ * delays nobody for long. It is a service to others, with a patience of
+ * its own: if it gives up, the waiters look for themselves (each at least
+ * once a second).
  */
 static void
 handoff(struct prim_semset *h, uint32_t n)
 {
 	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
+	struct prim_patience pt;
 	bool served = false;
 	uint32_t left;
 
+	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	for (uint32_t round = 0; round < h->nslots; round++) {
-		uint64_t best = UINT64_MAX;
+		uint64_t best = UINT64_MAX, st;
 		uint32_t bi = 0;
 
 		for (uint32_t i = 0; i < h->nslots; i++) {
@@ -1153,7 +1546,9 @@ handoff(struct prim_semset *h, uint32_t n)
 		if (best == UINT64_MAX)
 			break;
 		last = best;
-		if (ST_STATUS(run(h, bi)) == ST_DONE)
+		if (run(h, bi, &pt, &st) < 0)
+			return;
+		if (ST_STATUS(st) == ST_DONE)
 			served = true;
 	}
 	if (served)
@@ -1183,27 +1578,29 @@ mark_waiting(struct prim_semset *h, uint32_t si, uint32_t n, int op)
 }
 
 /*
- * One operation, no SEM_UNDO, by CAS. Returns 0, -EAGAIN when it would
- * block (*seen holds the word), -EBUSY when it must queue behind sleepers
- * (a decrement while someone waits: FIFO), or another -errno. An increment
- * that finds sleepers keeps SLEEPERS set and hands off (SEM_8), so nobody
- * slips in between.
+ * One operation, no SEM_UNDO, by CAS. Returns 0, WOULD_BLOCK (*seen holds
+ * the word), -EBUSY when it must queue behind sleepers (a decrement while
+ * someone waits: FIFO), or another -errno. An increment that finds
+ * sleepers keeps SLEEPERS set and hands off (SEM_8), so nobody slips in
+ * between.
  */
 static int
-op_one(struct prim_semset *h, const struct prim_sembuf *op, uint64_t *seen)
+op_one(struct prim_semset *h, const struct prim_sembuf *op, uint32_t pid,
+       uint64_t *seen, struct prim_patience *pt)
 {
 	struct prim_sem_shm *sem = sem_at(h, op->sem_num);
 	uint64_t w = ck_pr_load_64(&sem->word);
+	int e;
 
 	for (;;) {
 		int v, nv;
 		uint64_t nw;
 
 		if (w & W_REMOVED)
-			return -EIDRM;
+			return dead(h);
 		if (w & W_HELD) {
-			if (!help(h))
-				ck_pr_stall();
+			if ((e = on_frozen(h, &sem->word, w, pt)) != 0)
+				return e;
 			w = ck_pr_load_64(&sem->word);
 			continue;
 		}
@@ -1213,22 +1610,24 @@ op_one(struct prim_semset *h, const struct prim_sembuf *op, uint64_t *seen)
 			return -EBUSY;
 		if (nv < 0 || (op->sem_op == 0 && v != 0)) {
 			*seen = w;
-			return -EAGAIN;
+			return WOULD_BLOCK;
 		}
 		if (nv > PRIM_SEMVMX)
 			return -ERANGE;
 		if (op->sem_op == 0) {
-			set_pid(sem, prim__pid(), wver(w), true);
+			set_pid(sem, pid, wver(w), true);
 			break;
 		}
 		nw = wnext(w, (unsigned)nv);
 		if (cas64(&sem->word, &w, nw)) {
 			/* SEM_6: sempid before anyone we serve runs. */
-			set_pid(sem, prim__pid(), wver(nw), false);
+			set_pid(sem, pid, wver(nw), false);
 			if (w & W_SLEEPERS)
 				handoff(h, op->sem_num);
 			break;
 		}
+		if ((e = prim__patience_spent(pt)) != 0)
+			return e;
 	}
 	touch_otime(h);
 	return 0;
@@ -1237,7 +1636,8 @@ op_one(struct prim_semset *h, const struct prim_sembuf *op, uint64_t *seen)
 /* Write a REQ_OPS request into slot si (not yet published). */
 static void
 write_ops(struct prim_semset *h, uint32_t si,
-	  const struct prim_sembuf *sops, size_t nsops, uint32_t undo)
+	  const struct prim_sembuf *sops, size_t nsops, uint32_t undo,
+	  uint32_t pid)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
 	uint16_t *d = slot_dist(h, s);
@@ -1246,6 +1646,8 @@ write_ops(struct prim_semset *h, uint32_t si,
 	s->kind = REQ_OPS;
 	s->nops = (uint32_t)nsops;
 	s->undo = undo;
+	s->arg = pid;
+	s->val = 0;
 	memcpy(s->ops, sops, nsops * sizeof(*sops));
 	/* Sorted distinct semaphore numbers (insertion sort: slow path). */
 	for (size_t i = 0; i < nsops; i++) {
@@ -1263,15 +1665,22 @@ write_ops(struct prim_semset *h, uint32_t si,
 	s->ndist = nd;
 }
 
-/* After a request of ours changed semaphores: serve their waiters. */
+/* After a request of ours changed semaphores: serve their waiters. The
+ * slot is ours, but may have been rewritten: bounded by what we wrote
+ * (nsops) and each number checked. */
 static void
-serve_waiters(struct prim_semset *h, struct prim_slot_shm *s)
+serve_waiters(struct prim_semset *h, struct prim_slot_shm *s, size_t nsops)
 {
 	const uint16_t *d = slot_dist(h, s);
+	uint32_t nd = ck_pr_load_32(&s->ndist);
 
-	for (uint32_t k = 0; k < s->ndist && k < h->nsems; k++)
-		if (ck_pr_load_64(&sem_at(h, d[k])->word) & W_SLEEPERS)
-			handoff(h, d[k]);
+	for (uint32_t k = 0; k < nd && k < nsops; k++) {
+		uint32_t n = ck_pr_load_16(&d[k]);
+
+		if (n < h->nsems &&
+		    (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
+			handoff(h, n);
+	}
 }
 
 /*
@@ -1323,17 +1732,20 @@ slice_deadline(const struct timespec *user, struct timespec *out)
  * a request in a slot, published so that anyone may complete it (once):
  * its owner, a waker handing off in FIFO order, or a helper. The owner
  * sleeps on the semaphore of its first blocking operation; if it stops or
- * dies, nobody waits for it.
+ * dies, nobody waits for it. A call that never sleeps (IPC_NOWAIT on
+ * every operation, or a proxy) gives up within the set's patience; one
+ * that may sleep retries until its deadline, if any.
  */
 static __attribute__((noinline)) int
 op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
-	size_t nsops, const struct timespec *deadline)
+	size_t nsops, const struct timespec *deadline, struct actor *who)
 {
-	bool undo = false, queued = nsops != 1;
+	bool undo = false, queued = nsops != 1, nowait = true;
 	uint32_t si = UINT32_MAX, u = 0;
 	struct prim_slot_shm *s = NULL;
+	struct prim_patience pt, cpt;
 	uint64_t st, w = 0;
-	int r, spins = 0;
+	int r, e, spins = 0;
 
 	if (nsops == 0)
 		return -EINVAL;
@@ -1348,19 +1760,29 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			return -EFBIG;
 		if (sops[i].sem_flg & PRIM_SEM_UNDO)
 			undo = queued = true;
+		if (!(sops[i].sem_flg & PRIM_IPC_NOWAIT))
+			nowait = false;
 	}
-	if (set_removed(h))
-		return -EIDRM;
+	if ((r = set_dead(h)) != 0)
+		return r;
+	nowait = nowait || who->proxy;
+	prim__patience_init(&pt, h->patience_ns, deadline, !nowait);
 
 	/* One plain operation: a CAS, spinning briefly while it would block. */
 	while (!queued) {
 		const uint64_t *p = &sem_at(h, sops->sem_num)->word;
 
-		r = op_one(h, sops, &w);
+		r = op_one(h, sops, who->pid, &w, &pt);
 		if (r == -EBUSY)
 			break; /* sleepers first: queue behind them */
-		if (r != -EAGAIN || (sops->sem_flg & PRIM_IPC_NOWAIT))
+		if (r != WOULD_BLOCK)
 			return r;
+		if (sops->sem_flg & PRIM_IPC_NOWAIT)
+			return -EAGAIN;
+		if (who->proxy) {
+			who->blocked = 1;
+			return -EAGAIN;
+		}
 		if (deadline != NULL && prim__deadline_passed(deadline))
 			return -EAGAIN;
 		/* A hand-off from another CPU is far cheaper than a sleep. */
@@ -1373,20 +1795,23 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	}
 
 	/* A request anyone may complete. */
-	if ((r = slot_claim(h, deadline, &si)) != 0)
+	if ((r = slot_claim(h, nowait, &pt, &si)) != 0)
 		return r;
 	s = slot_at(h, si);
-	if (undo && (u = undo_claim(h)) == 0) {
+	if (undo &&
+	    (u = undo_claim(h, who->ident ? who->ident : prim__ident())) == 0) {
 		r = -ENOMEM;
 		goto out;
 	}
-	write_ops(h, si, sops, nsops, u);
-	publish(s);
+	write_ops(h, si, sops, nsops, u, who->proxy ? who->pid : 0);
+	if ((r = publish(h, s)) != 0)
+		goto out;
 	for (;;) {
 		const struct prim_sembuf *b;
 		struct timespec slice;
 
-		st = run(h, si);
+		if ((r = run(h, si, &pt, &st)) != 0)
+			goto out;
 		switch (ST_STATUS(st)) {
 		case ST_DONE:
 			r = 0;
@@ -1395,7 +1820,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			r = -ERANGE;
 			goto out;
 		case ST_EIDRM:
-			r = -EIDRM;
+			r = dead(h);
 			goto out;
 		case ST_BLOCK:
 			break;
@@ -1404,18 +1829,22 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 				r = 0;
 				goto out;
 			}
-			if (set_removed(h)) {
-				r = -EIDRM;
+			if ((r = set_dead(h)) != 0 ||
+			    (r = prim__patience_spent(&pt)) != 0)
 				goto out;
-			}
 			continue;
 		}
 		if (ST_IDX(st) >= nsops) {
-			r = -EIDRM;
+			r = damage(h);
 			goto out;
 		}
 		b = &sops[ST_IDX(st)];
 		if (b->sem_flg & PRIM_IPC_NOWAIT) {
+			r = -EAGAIN;
+			goto out;
+		}
+		if (who->proxy) {
+			who->blocked = 1;
 			r = -EAGAIN;
 			goto out;
 		}
@@ -1425,8 +1854,12 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 				       ck_pr_faa_64(&h->shm->tickets, 1) + 1);
 		mark_waiting(h, si, b->sem_num, b->sem_op);
 		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
-		if (wval(w) != ST_VAL(st))
-			continue; /* changed since the decision */
+		if (wval(w) != ST_VAL(st)) {
+			/* Changed since the decision. */
+			if ((r = prim__patience_spent(&pt)) != 0)
+				goto out;
+			continue;
+		}
 		/* Older waiters first; maybe us. */
 		handoff(h, b->sem_num);
 		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
@@ -1452,8 +1885,11 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			if (spins < SPIN_LIMIT)
 				continue;
 		}
-		if (wval(w) != ST_VAL(st))
+		if (wval(w) != ST_VAL(st)) {
+			if ((r = prim__patience_spent(&pt)) != 0)
+				goto out;
 			continue;
+		}
 		slice_deadline(deadline, &slice);
 		r = sleep_on(h, b->sem_num, w, &slice);
 		if (r == -EINTR)
@@ -1461,28 +1897,43 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		if (r == -EAGAIN && deadline != NULL &&
 		    prim__deadline_passed(deadline))
 			goto out;
+		/* A sleep is waiting, not spinning: only a wait that did not
+		 * sleep is a retry. */
+		e = r == 1 ? prim__patience_spent(&pt) : 0;
 		handoff(h, b->sem_num);
 		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
 			r = 0;
 			goto out;
 		}
-		if (set_removed(h)) {
-			r = -EIDRM;
+		if ((r = set_dead(h)) != 0 || (r = e) != 0)
 			goto out;
-		}
 	}
 out:
-	/* Done by a hand-off while we gave up (a signal, the deadline)? */
-	if (s != NULL) {
+	/*
+	 * Done by a hand-off while we gave up (a signal, the deadline)? The
+	 * clean-up has a patience of its own; a request that cannot even be
+	 * withdrawn within it means the set is inconsistent.
+	 */
+	if (s != NULL && set_dead(h) != 0) {
+		/* Removed or damaged: nothing to give back; done is done. */
+		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE)
+			r = 0;
+	} else if (s != NULL) {
+		prim__patience_init(&cpt, h->patience_ns, NULL, 0);
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_64(&s->ticket, 0);
-		if (withdraw(h, s))
+		e = withdraw(h, s, &cpt);
+		if (e == 1)
 			r = 0;
-		if (r == 0) {
-			serve_waiters(h, s);
+		if (e >= 0 && r == 0) {
+			serve_waiters(h, s, nsops);
 			touch_otime(h);
 		}
-		slot_release(h, si);
+		if (e < 0 || slot_release(h, si, &cpt) < 0) {
+			e = damage(h);
+			if (r != 0)
+				r = e;
+		}
 	}
 	return r;
 }
@@ -1492,10 +1943,11 @@ prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 		  size_t nsops, const struct timespec *deadline)
 {
 	struct prim_semset *h = hdr(set);
+	struct actor me = { .pid = prim__pid() };
 
 	if (check_deadline(deadline) == 0 && op_fast(h, sops, nsops))
 		return 0;
-	return op_slow(h, sops, nsops, deadline);
+	return op_slow(h, sops, nsops, deadline, &me);
 }
 
 int
@@ -1503,10 +1955,40 @@ prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
 	    size_t nsops)
 {
 	struct prim_semset *h = hdr(set);
+	struct actor me;
 
 	if (op_fast(h, sops, nsops))
 		return 0;
-	return op_slow(h, sops, nsops, NULL);
+	me.pid = prim__pid();
+	me.ident = 0;
+	me.proxy = 0;
+	me.blocked = 0;
+	return op_slow(h, sops, nsops, NULL, &me);
+}
+
+int
+prim_sem_op_as(struct prim_semset *set, const struct prim_sembuf *sops,
+	       size_t nsops, pid_t pid, int *blocked)
+{
+	struct prim_semset *h = hdr(set);
+	struct actor who = { .pid = (uint32_t)pid, .proxy = 1 };
+	int r;
+
+	if (blocked != NULL)
+		*blocked = 0;
+	if (pid <= 0)
+		return -EINVAL;
+	for (size_t i = 0; sops != NULL && i < nsops; i++)
+		if (sops[i].sem_flg & PRIM_SEM_UNDO) {
+			/* The record is the process's, not ours. */
+			if ((who.ident = prim__ident_of(pid)) == 0)
+				return -ESRCH;
+			break;
+		}
+	r = op_slow(h, sops, nsops, NULL, &who);
+	if (blocked != NULL)
+		*blocked = who.blocked;
+	return r;
 }
 
 /* ---------------------------------------------------------------------
@@ -1518,7 +2000,7 @@ check_num(const struct prim_semset *h, int semnum)
 {
 	if (semnum < 0 || (uint32_t)semnum >= h->nsems)
 		return -EINVAL;
-	return set_removed(h) ? -EIDRM : 0;
+	return set_dead(h);
 }
 
 int
@@ -1540,7 +2022,8 @@ prim_sem_getpid(const struct prim_semset *set, int semnum)
 
 	if ((r = check_num(h, semnum)) != 0)
 		return r;
-	return (int)(uint32_t)ck_pr_load_64(&sem_at(h, (uint32_t)semnum)->pidv);
+	return (int)(uint32_t)ck_pr_load_64(&sem_at(h, (uint32_t)semnum)->pidv) &
+	       INT_MAX;
 }
 
 static int
@@ -1579,28 +2062,34 @@ int
 prim_sem_getall(const struct prim_semset *set, unsigned short *vals)
 {
 	const struct prim_semset *h = hdr(set);
+	int r;
 
 	if (vals == NULL)
 		return -EFAULT;
-	if (set_removed(h))
-		return -EIDRM;
+	if ((r = set_dead(h)) != 0)
+		return r;
 	for (uint32_t i = 0; i < h->nsems; i++)
 		vals[i] = (unsigned short)wval(ck_pr_load_64(&sem_at(h, i)->word));
 	return 0;
 }
 
-/* Run a control request (SETVAL, SETALL, REAP) prepared by fill(). */
+/*
+ * Run a control request (SETVAL, SETALL, REAP) in a slot of its own: it
+ * never sleeps, so it may take a control slot. Returns 0 or -errno
+ * (-EBUSY: patience spent).
+ */
 static int
 control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
-	const unsigned short *vals, uint32_t undo)
+	const unsigned short *vals, uint32_t undo, struct prim_patience *pt)
 {
 	struct prim_slot_shm *s;
+	struct prim_patience cpt;
 	uint32_t si;
-	uint64_t st;
-	int r;
+	uint64_t st = 0;
+	int r, e;
 
-	if ((r = slot_claim(h, NULL, &si)) != 0)
-		return r;
+	if ((r = slot_claim(h, true, pt, &si)) != 0)
+		return r == -EAGAIN ? -EBUSY : r;
 	s = slot_at(h, si);
 	s->kind = kind;
 	s->arg = arg;
@@ -1611,13 +2100,18 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	if (kind == REQ_SETALL)
 		for (uint32_t i = 0; i < h->nsems; i++)
 			s->ops[i].sem_op = (short)vals[i];
-	publish(s);
-	st = run(h, si);
-	r = ST_STATUS(st) == ST_DONE ||
-			    wval(ck_pr_load_64(&s->req)) == REQ_DONE
-		    ? 0
-		    : -EIDRM;
-	slot_release(h, si);
+	if ((r = publish(h, s)) == 0 && (r = run(h, si, pt, &st)) == 0)
+		r = ST_STATUS(st) == ST_DONE ? 0 : dead(h);
+	if (r == -EAGAIN)
+		r = -EBUSY;
+	if (set_dead(h) != 0) /* removed or damaged: nothing to give back */
+		return wval(ck_pr_load_64(&s->req)) == REQ_DONE ? 0 : dead(h);
+	prim__patience_init(&cpt, h->patience_ns, NULL, 0);
+	e = withdraw(h, s, &cpt);
+	if (e == 1)
+		r = 0; /* completed after all */
+	if (e < 0 || slot_release(h, si, &cpt) < 0)
+		return damage(h);
 	/* SETVAL, SETALL and exit-time undo serve whoever can now proceed. */
 	for (uint32_t n = 0; r == 0 && n < h->nsems; n++) {
 		if (kind == REQ_SETVAL && n != arg)
@@ -1632,13 +2126,16 @@ int
 prim_sem_setval(struct prim_semset *set, int semnum, int val)
 {
 	struct prim_semset *h = hdr(set);
+	struct prim_patience pt;
 	int r;
 
 	if (val < 0 || val > PRIM_SEMVMX)
 		return -ERANGE;
 	if ((r = check_num(h, semnum)) != 0)
 		return r;
-	if ((r = control(h, REQ_SETVAL, (uint32_t)semnum, val, NULL, 0)) != 0)
+	prim__patience_init(&pt, h->patience_ns, NULL, 0);
+	if ((r = control(h, REQ_SETVAL, (uint32_t)semnum, val, NULL, 0,
+			 &pt)) != 0)
 		return r;
 	prim_semset_touch(set);
 	return 0;
@@ -1648,6 +2145,7 @@ int
 prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
 {
 	struct prim_semset *h = hdr(set);
+	struct prim_patience pt;
 	int r;
 
 	if (vals == NULL)
@@ -1655,9 +2153,10 @@ prim_sem_setall(struct prim_semset *set, const unsigned short *vals)
 	for (uint32_t i = 0; i < h->nsems; i++)
 		if (vals[i] > PRIM_SEMVMX)
 			return -ERANGE;
-	if (set_removed(h))
-		return -EIDRM;
-	if ((r = control(h, REQ_SETALL, 0, 0, vals, 0)) != 0)
+	if ((r = set_dead(h)) != 0)
+		return r;
+	prim__patience_init(&pt, h->patience_ns, NULL, 0);
+	if ((r = control(h, REQ_SETALL, 0, 0, vals, 0, &pt)) != 0)
 		return r;
 	prim_semset_touch(set);
 	return 0;
@@ -1689,28 +2188,56 @@ prim_semset_remove(struct prim_semset *set)
 {
 	struct prim_semset *h = hdr(set);
 
-	if (!ck_pr_cas_32(&h->shm->seg.state, PRIM_SEG_LIVE, PRIM_SEG_REMOVED))
+	/* A damaged set may be removed too. */
+	if (!ck_pr_cas_32(&h->shm->seg.state, PRIM_SEG_LIVE,
+			  PRIM_SEG_REMOVED) &&
+	    !ck_pr_cas_32(&h->shm->seg.state, PRIM_SEG_DAMAGED,
+			  PRIM_SEG_REMOVED))
 		return -EIDRM;
-	/* Mark every word, then wake every sleeper: they return -EIDRM. */
+	/* Mark every word, waking sleepers: they return -EIDRM. */
+	mark_words(h);
+	return 0;
+}
+
+int
+prim_semset_check(struct prim_semset *set)
+{
+	struct prim_semset *h = hdr(set);
+	struct prim_patience pt;
+	int r;
+
+	if ((r = set_dead(h)) != 0)
+		return r;
+	prim__patience_init(&pt, h->patience_ns, NULL, 0);
+	/* Help the active request, if any... */
+	if ((r = help(h, &pt)) < 0)
+		return r == -EAGAIN ? -EBUSY : r;
+	/* ...then repair stale freezes (SEM_11). */
 	for (uint32_t i = 0; i < h->nsems; i++) {
 		uint64_t *p = &sem_at(h, i)->word;
 		uint64_t w = ck_pr_load_64(p);
 
-		while (!cas64(p, &w, (w | W_REMOVED) + W_VER_ONE))
-			;
-		wake_word(p);
+		while (w & W_HELD) {
+			if ((r = on_frozen(h, p, w, &pt)) != 0)
+				return r == -EAGAIN ? -EBUSY : r;
+			w = ck_pr_load_64(p);
+		}
+		if (w & W_REMOVED)
+			return dead(h);
 	}
-	return 0;
+	return set_dead(h);
 }
 
 /*
  * SEM_9: reap. Records belong to a dead process when their pid is pid and
  * no live process is that identity (pid and start time): so reaping a
- * live pid does nothing, and a newcomer that reuses a dead pid keeps its
- * own records. The dead process's active request is completed, its slots
- * freed, its adjustments applied by one more request, then every word is
- * woken (a process killed between a fast-path CAS and its wake leaves
- * sleepers with SLEEPERS already clear).
+ * live pid does nothing to its records, a record whose identity is stale
+ * (forged, or of an earlier process with that pid) is freed, and a
+ * newcomer that reuses a dead pid keeps its own records. The dead
+ * process's active request is completed, its slots freed, its adjustments
+ * applied by one more request; where something changed, every sleeper is
+ * woken. Bounded by the set's patience: -EBUSY when it gave up (a later
+ * reap goes on from where it stopped).
  */
 static bool
 dead_owner(uint64_t ident, uint32_t pid, uint64_t live)
@@ -1722,47 +2249,56 @@ int
 prim_semset_reap(struct prim_semset *set, pid_t pid)
 {
 	struct prim_semset *h = hdr(set);
-	uint32_t dead = (uint32_t)pid;
+	struct prim_patience pt;
+	uint32_t dead_pid = (uint32_t)pid;
 	uint64_t live;
-	int changed = 0;
+	int changed = 0, touched = 0, r;
 
 	if (pid <= 0)
 		return -EINVAL;
-	if (set_removed(h))
-		return -EIDRM;
+	if ((r = set_dead(h)) != 0)
+		return r;
+	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	live = prim__ident_of(pid);
 	for (uint32_t i = 0; i < h->nslots; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 		uint64_t id = ck_pr_load_64(&s->ident);
 
-		if (!dead_owner(id, dead, live))
+		if (!dead_owner(id, dead_pid, live))
 			continue;
 		/* Nobody completes its request any more (finished if active). */
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_32(&s->wait_sem, 0);
 		ck_pr_store_64(&s->ticket, 0);
-		withdraw(h, s);
+		if ((r = withdraw(h, s, &pt)) < 0)
+			return r == -EAGAIN ? -EBUSY : r;
 		ck_pr_fence_store();
 		ck_pr_cas_64(&s->ident, id, 0);
+		touched = 1;
 	}
 	for (uint32_t u = 0; u < h->nprocs; u++) {
 		struct prim_undo_shm *rec = undo_at(h, u);
 		uint64_t id = ck_pr_load_64(&rec->ident);
-		int r;
 
-		if (!dead_owner(id, dead, live))
+		if (!dead_owner(id, dead_pid, live))
 			continue;
 		/* The request sets sempid where it applies an adjustment. */
 		for (uint32_t n = 0; n < h->nsems; n++)
 			if (wval(ck_pr_load_64(&rec->adj[n])) != 0)
 				changed++;
-		if ((r = control(h, REQ_REAP, dead, 0, NULL, u + 1)) != 0)
+		if ((r = control(h, REQ_REAP, dead_pid, 0, NULL, u + 1, &pt)) !=
+		    0)
 			return r;
 		/* Adjustments are all zero now: the record is free. */
 		ck_pr_cas_64(&rec->ident, id, 0);
+		touched = 1;
 	}
-	for (uint32_t n = 0; n < h->nsems; n++)
-		wake_word(&sem_at(h, n)->word);
+	for (uint32_t n = 0; touched && n < h->nsems; n++) {
+		uint64_t *p = &sem_at(h, n)->word;
+
+		if (ck_pr_load_64(p) & W_SLEEPERS)
+			wake_word(p);
+	}
 	return changed;
 }
 
@@ -1778,10 +2314,10 @@ prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max)
 		uint64_t id = i < h->nslots
 				      ? ck_pr_load_64(&slot_at(h, i)->ident)
 				      : ck_pr_load_64(&undo_at(h, i - h->nslots)->ident);
-		pid_t p = (pid_t)PRIM_IDENT_PID(id);
+		pid_t p = (pid_t)(PRIM_IDENT_PID(id) & INT_MAX);
 		int k;
 
-		if (id == 0)
+		if (id == 0 || p == 0)
 			continue;
 		for (k = 0; k < n && k < max && pids[k] != p; k++)
 			;

@@ -75,6 +75,20 @@ void prim_semset_close(struct prim_semset *set);
 int prim_semset_nsems(const struct prim_semset *set);
 
 /*
+ * Every process that may write a set may write any byte of it, so no call
+ * trusts what it reads there, and none loops for ever on it: a call that
+ * does not sleep keeps retrying against other processes' writes for at
+ * most its patience (ns nanoseconds, after at least 1024 retries; 10 ms
+ * unless set here) and then gives up with -EAGAIN (an operation) or
+ * -EBUSY (control, reap); a timed call gives up at its deadline; a
+ * blocking call backs off with sleeps instead of spinning. Memory that the
+ * protocol can never produce marks the set damaged: that call and every
+ * later one return -ENOTRECOVERABLE. Not safe concurrently with other
+ * uses of the same handle.
+ */
+void prim_semset_set_patience(struct prim_semset *set, uint64_t ns);
+
+/*
  * semop(2): apply nsops operations all-or-nothing, in order (the same
  * semaphore may appear more than once, each operation sees the ones before
  * it). Blocks while the first operation that cannot proceed lacks
@@ -82,14 +96,27 @@ int prim_semset_nsems(const struct prim_semset *set);
  * CLOCK_MONOTONIC time *deadline (NULL: never).
  * Errors: -EINVAL (nsops 0), -E2BIG (nsops > semopm), -EFBIG (sem_num out of
  * range), -ERANGE (a value above 32767 or an adjustment out of range),
- * -EAGAIN (IPC_NOWAIT, or the deadline passed), -EINTR (a signal handler
- * ran), -EIDRM (the set was removed), -ENOMEM (no SEM_UNDO slot left).
+ * -EAGAIN (IPC_NOWAIT, or the deadline passed, or patience spent),
+ * -EINTR (a signal handler ran), -EIDRM (the set was removed),
+ * -ENOTRECOVERABLE (damaged), -ENOMEM (no SEM_UNDO record left).
  * A single operation without SEM_UNDO that does not block is one CAS.
  */
 int prim_sem_op(struct prim_semset *set, const struct prim_sembuf *sops,
 		size_t nsops);
 int prim_sem_op_timed(struct prim_semset *set, const struct prim_sembuf *sops,
 		      size_t nsops, const struct timespec *deadline);
+
+/*
+ * For a broker acting for process pid (one that may not map the set
+ * read-write): prim_sem_op as pid would do it, but never sleeping. sempid
+ * becomes pid; SEM_UNDO adjustments are pid's (reaped when pid dies).
+ * When the operations cannot proceed now, returns -EAGAIN and sets
+ * *blocked to 1 if the operation that decided lacks IPC_NOWAIT (the caller
+ * may try again later), 0 if it has it. Otherwise as prim_sem_op, and
+ * -ESRCH when SEM_UNDO is asked for a pid that is not alive.
+ */
+int prim_sem_op_as(struct prim_semset *set, const struct prim_sembuf *sops,
+		   size_t nsops, pid_t pid, int *blocked);
 
 /* semctl(2) commands. Values and counts are returned (>= 0) or -errno. */
 int prim_sem_getval(const struct prim_semset *set, int semnum);
@@ -115,6 +142,15 @@ void prim_semset_touch(struct prim_semset *set);
 int prim_semset_remove(struct prim_semset *set);
 
 /*
+ * Check the set's consistency, as far as it can be checked from outside:
+ * help the active request along (checking its content), and repair words
+ * left frozen by no request. Returns 0, -ENOTRECOVERABLE (it is damaged,
+ * now marked so), -EIDRM, or -EBUSY (undecided within the patience:
+ * others keep changing it).
+ */
+int prim_semset_check(struct prim_semset *set);
+
+/*
  * Clean up after process pid once it is dead: finish or roll back any
  * operation it left half done, drop it from the waiter counts, apply its
  * SEM_UNDO adjustments (clamped to 0..32767, sempid = pid) and wake whoever
@@ -123,8 +159,11 @@ int prim_semset_remove(struct prim_semset *set);
  * has not yet waited for it: a zombie counts as dead) does nothing to it,
  * and a process that reuses a dead pid keeps its own records. Idempotent;
  * any process may call it, at any time, even concurrently with another
- * reap of the same pid. Reads /proc/<pid>/stat.
- * Returns the number of semaphores whose adjustment it applied, or -errno.
+ * reap of the same pid. Reads /proc/<pid>/stat. Records of pid whose
+ * identity is not the live process's (stale or forged) are freed too.
+ * Returns the number of semaphores whose adjustment it applied, or -errno:
+ * -EBUSY when it gave up within the patience (call it again later: it
+ * goes on from where it stopped), -ENOTRECOVERABLE, -EIDRM.
  */
 int prim_semset_reap(struct prim_semset *set, pid_t pid);
 
