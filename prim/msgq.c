@@ -88,6 +88,19 @@
  * sleep on their own lane, so a send wakes only receivers that may want
  * it (and the untyped ones); senders sleep on nf.
  *
+ * Hostile memory: every process that may write the queue may write any
+ * byte of it (doc/design.md, "Trust and containment"). The geometry is the
+ * handle's copy; a slot index (pend), a length, a count read from the
+ * queue is checked before use; every retry loop (a lost CAS, a lost race
+ * for a slot, a wait that did not sleep) counts against the call's
+ * patience, so a call that does not sleep gives up (-EAGAIN, -ENOMSG) and a
+ * timed one returns by its deadline whatever the queue holds. What the
+ * protocol never produces — a pending slot outside the pool, an
+ * accounting word that would go below zero — marks the queue DAMAGED:
+ * every call then returns -ENOTRECOVERABLE and every sleeper is woken. A
+ * receiver whose copy-out faults (-EFAULT) has still taken the message, as
+ * the kernel's msgrcv does; a sender whose copy-in faults sends nothing.
+ *
  * Memory ordering (ck_pr only):
  * MQ_1: a sender's stores of type, len and data come before the reserve CAS
  *       on acct and before WRITING -> READY; pairs with MQ_3.
@@ -207,6 +220,7 @@ _Static_assert(sizeof(struct prim_msgq_shm) == 640 + 64 * MQ_LANES, "shm");
 
 struct prim_msgq {
 	struct prim_msgq_shm *shm;
+	uint64_t patience_ns;
 	char *slots;
 	uint64_t *tags;
 	uint64_t mask;		/* n - 1 if n is a power of 2, else 0 */
@@ -314,6 +328,42 @@ removed(const struct prim_msgq *q)
 	return ck_pr_load_32(&q->shm->seg.state) != PRIM_SEG_LIVE;
 }
 
+/* The error of a queue that is not live: -EIDRM or -ENOTRECOVERABLE. */
+static int
+dead(const struct prim_msgq *q)
+{
+	return prim__seg_dead(q->shm);
+}
+
+static void bump_all(struct prim_msgq *q);
+
+/* The queue's memory is inconsistent: mark it damaged, wake everyone. */
+static int
+damage(struct prim_msgq *q)
+{
+	int r = prim__seg_damage(q->shm);
+
+	/* MQ_7: the state before the words sleepers re-check. */
+	ck_pr_fence_memory();
+	bump_all(q);
+	return r;
+}
+
+/* Copies of message text to and from the caller's buffer. */
+static int
+copy_in(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+	return 0;
+}
+
+static int
+copy_out(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+	return 0;
+}
+
 /* ---- sleeping and waking ---- */
 
 /*
@@ -332,8 +382,10 @@ wake_word(struct mq_wait_shm *w)
 	/* MQ_5: the caller's state change is ordered before this load. */
 	ck_pr_fence_atomic_load();
 	v = ck_pr_load_32(&w->word);
-	while (v & 1u) {
-		if (ck_pr_cas_32_value(&w->word, v, (v + 2u) & ~1u, &v)) {
+	for (int tries = 0; v & 1u; tries++) {
+		if (ck_pr_cas_32_value(&w->word, v, (v + 2u) & ~1u, &v) ||
+		    tries == 8) {
+			/* Woken or not by us, whoever sleeps is woken. */
 			prim__wake(&w->word, INT_MAX);
 			return;
 		}
@@ -346,8 +398,10 @@ wait_arm(struct mq_wait_shm *w)
 {
 	uint32_t v = ck_pr_load_32(&w->word);
 
-	while (!(v & 1u) && !ck_pr_cas_32_value(&w->word, v, v | 1u, &v))
-		;
+	/* Bounded: a word someone keeps changing is not slept on anyway. */
+	for (int tries = 0; !(v & 1u) && tries < 8; tries++)
+		if (ck_pr_cas_32_value(&w->word, v, v | 1u, &v))
+			break;
 	/* MQ_6: the bit is set (by us or seen set) before the caller
 	 * re-checks the queue; a full fence, as the bit may be another
 	 * sleeper's. */
@@ -436,7 +490,7 @@ help(struct prim_msgq *q, uint64_t a)
  */
 static MQ_INLINE int
 acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
-	uint64_t *nap)
+	uint64_t *nap, struct prim_patience *pt)
 {
 	uint64_t *w = &q->shm->acct.a;
 
@@ -447,15 +501,19 @@ acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
 		if (a & PEND_MASK) {
 			r = help(q, a);
 			if (r < 0)
-				return r;
-			if (r > 0)
+				return damage(q);
+			if (r > 0) {
+				if ((r = prim__patience_spent(pt)) != 0)
+					return r;
 				continue;
+			}
 		}
 		cb = acct_cbytes(a);
 		qn = acct_qnum(a);
 		if (release) {
+			/* A counted message is in the count. */
 			if (cb < len || qn < 1)
-				return -EINVAL;
+				return damage(q);
 			cb -= len;
 			qn -= 1;
 		} else {
@@ -475,6 +533,8 @@ acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
 			ck_pr_store_64(&q->last, na);
 			return 0;
 		}
+		if ((r = prim__patience_spent(pt)) != 0)
+			return r;
 	}
 }
 
@@ -496,7 +556,7 @@ retire(struct prim_msgq *q, uint64_t na)
 
 /* Complete any pending slot change and clear pend. */
 static int
-settle(struct prim_msgq *q)
+settle(struct prim_msgq *q, struct prim_patience *pt)
 {
 	uint64_t *w = &q->shm->acct.a;
 
@@ -508,9 +568,11 @@ settle(struct prim_msgq *q)
 			return 0;
 		r = help(q, a);
 		if (r < 0)
+			return damage(q);
+		if (r == 0 && ck_pr_cas_64(w, a, a & ~PEND_MASK))
+			return 0;
+		if ((r = prim__patience_spent(pt)) != 0)
 			return r;
-		if (r == 0)
-			ck_pr_cas_64(w, a, a & ~PEND_MASK);
 	}
 }
 
@@ -538,7 +600,8 @@ hint_lower(struct prim_msgq *q, unsigned l, uint64_t pos)
 {
 	uint64_t *h = &q->shm->lane[l].hint;
 
-	for (;;) {
+	/* A hint: a few tries, then whoever keeps changing it wins. */
+	for (int tries = 0; tries < 16; tries++) {
 		uint64_t v = ck_pr_load_64(h);
 
 		if (v <= pos || ck_pr_cas_64(h, v, pos))
@@ -556,10 +619,14 @@ any_free(const struct prim_msgq *q)
 	return 0;
 }
 
-/* One attempt: 0 sent, -EAGAIN no room (*noslot: no free slot), -errno. */
+/*
+ * One attempt: 0 sent, -EAGAIN no room (*noslot: no free slot), -errno.
+ * me owns the slot while it is written (the caller's pid); who is the
+ * sender shown in msg_lspid (the process a broker acts for, or me).
+ */
 static MQ_INLINE int
 try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
-	 uint32_t me, int *noslot)
+	 uint32_t me, uint32_t who, int *noslot, struct prim_patience *pt)
 {
 	uint32_t skips = 0;
 	struct mq_slot_shm *sl;
@@ -589,13 +656,17 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 	ck_pr_store_64(&q->tags[x], mktag(p, lane_of(type)));
 	ck_pr_store_64((uint64_t *)&sl->type, (uint64_t)type);
 	ck_pr_store_32(&sl->len, len);
-	ck_pr_store_32(&sl->spid, me);
-	if (len != 0)
-		memcpy(slot_data(sl), buf, len);
+	ck_pr_store_32(&sl->spid, who);
+	if (len != 0 && copy_in(slot_data(sl), buf, len) != 0) {
+		/* A bad buffer: nothing was sent; leave a closed hole. */
+		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
+		notify_room(q);
+		return -EFAULT;
+	}
 	hint_lower(q, lane_of(type), p);
 	/* MQ_1: type, len and data before the reserve; pairs with MQ_3. */
 	ck_pr_fence_store_atomic();
-	r = acct_op(q, x, 0, len, &na);
+	r = acct_op(q, x, 0, len, &na, pt);
 	if (r < 0) {
 		/* Not counted: undo, leaving a closed hole at p. */
 		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
@@ -606,50 +677,64 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 	if (ck_pr_cas_64(&sl->state, mine, mkst(p, me, ST_READY)))
 		notify_ready(q, type);
 	retire(q, na);
-	store_if_changed(&q->shm->snd.a, me);
+	store_if_changed(&q->shm->snd.a, who);
 	store_if_changed(&q->shm->snd.b, (uint64_t)prim__realtime());
 	return 0;
 }
 
+/*
+ * msgsnd. A sender that does not wait (IPC_NOWAIT) gives up within the
+ * queue's patience; one that waits retries until its deadline, counting
+ * against its patience only the rounds that did not sleep, so a queue
+ * that a writer keeps changing costs it naps, not a spinning CPU.
+ */
 static int
 send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
-	 int flags, const struct timespec *deadline)
+	 int flags, const struct timespec *deadline, uint32_t who)
 {
 	uint32_t me = prim__pid();
 	struct mq_wait_shm *w = &q->shm->nf;
+	struct prim_patience pt;
 	int spun = 0;
 
 	if (type < 1 || len > q->msgmax)
 		return -EINVAL;
 	if (me >= (1u << PID_MAX_BITS))
 		return -EOVERFLOW;
+	prim__patience_init(&pt, q->patience_ns, deadline,
+			    !(flags & PRIM_IPC_NOWAIT));
 	for (;;) {
 		uint64_t a = ck_pr_load_64(&q->shm->acct.a);
 		int r, noslot;
 		uint32_t v;
 
 		if (removed(q))
-			return -EIDRM;
-		r = try_send(q, type, buf, (uint32_t)len, me, &noslot);
+			return dead(q);
+		r = try_send(q, type, buf, (uint32_t)len, me, who ? who : me,
+			     &noslot, &pt);
 		if (r != -EAGAIN)
 			return r;
 		if (flags & PRIM_IPC_NOWAIT)
 			return -EAGAIN;
+		if (deadline != NULL && prim__deadline_passed(deadline))
+			return -ETIMEDOUT;
 		if (!spun) {
 			spun = 1;
 			if (spin_on(q, a))
 				continue;
 		}
 		v = wait_arm(w);
-		r = 0;
+		r = 1;
 		if (removed(q))
-			r = -EIDRM;
-		else if (!fits(q, len) || (noslot && !any_free(q)))
+			return dead(q);
+		if (!fits(q, len) || (noslot && !any_free(q)))
 			r = prim__wait(&w->word, v, deadline);
-		if (r == -EINTR || r == -EIDRM)
+		if (r == -EINTR)
 			return r;
 		if (r == -ETIMEDOUT)
-			return removed(q) ? -EIDRM : -ETIMEDOUT;
+			return removed(q) ? dead(q) : -ETIMEDOUT;
+		if (r == 1 && (r = prim__patience_spent(&pt)) != 0)
+			return r == -EAGAIN ? -ETIMEDOUT : r;
 		spun = 0;
 	}
 }
@@ -708,32 +793,54 @@ advance_head(struct prim_msgq *q)
 		ck_pr_store_64(hp, h);
 }
 
-/* Having claimed slot x (CLAIMED(pos, me)): copy out, release, free. */
+struct rq {
+	void *buf;
+	size_t cap;
+	long want;
+	int mode;
+	int flags;
+	long *type_out;
+	uint32_t me;		/* owns a claimed slot: the caller's pid */
+	uint32_t who;		/* msg_lrpid: the process served */
+	struct prim_patience *pt;
+};
+
+/*
+ * Having claimed slot x (CLAIMED(pos, me)): copy out, release, free. A
+ * copy-out that faults still takes the message, as the kernel does.
+ */
 static MQ_INLINE ssize_t
-finish(struct prim_msgq *q, uint64_t x, uint64_t mine, long type,
-       uint32_t len, void *buf, size_t cap, long *type_out, uint32_t me)
+finish(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t mine,
+       long type, uint32_t len)
 {
 	struct mq_slot_shm *sl = slot(q, x);
-	size_t n = len < cap ? len : cap;
+	size_t n = len < r->cap ? len : r->cap;
 	uint64_t na = 0;
-	int r;
+	int e = 0, a;
 
 	if (n != 0)
-		memcpy(buf, slot_data(sl), n);
+		e = copy_out(r->buf, slot_data(sl), n);
 	/* MQ_2: the copy is finished before the slot can be reused. */
 	ck_pr_fence_load_atomic();
-	r = acct_op(q, x, 1, len, &na);
-	if (r < 0)
-		return r;
+	a = acct_op(q, x, 1, len, &na, r->pt);
+	if (a < 0) {
+		/* Gave up (patience): the claim stays ours; put the message
+		 * back, as a reap would, so it is not lost. */
+		if (a != -ENOTRECOVERABLE &&
+		    ck_pr_cas_64(&sl->state, mine,
+				 mkst(st_seq(mine), 0, ST_READY)))
+			notify_ready(q, type);
+		return a == -EAGAIN ? -ENOMSG : a;
+	}
 	if (ck_pr_cas_64(&sl->state, mine, mkst(st_seq(mine), 0, ST_FREE)))
 		notify_room(q);
 	retire(q, na);
-	if (type_out != NULL)
-		*type_out = type;
-	store_if_changed(&q->shm->rcv.a, me);
+	if (e == 0 && r->type_out != NULL)
+		*r->type_out = type;
+	store_if_changed(&q->shm->rcv.a, r->who);
 	store_if_changed(&q->shm->rcv.b, (uint64_t)prim__realtime());
 	advance_head(q);
-	return (ssize_t)n;
+	return e != 0 ? e : (ssize_t)n;
 }
 
 /* Read a READY/CLAIMED slot's type and length consistently with st. */
@@ -748,16 +855,6 @@ peek(struct mq_slot_shm *sl, uint64_t st, long *type, uint32_t *len)
 	return ck_pr_load_64(&sl->state) == st;
 }
 
-struct rq {
-	void *buf;
-	size_t cap;
-	long want;
-	int mode;
-	int flags;
-	long *type_out;
-	uint32_t me;
-};
-
 /* Try to claim; returns bytes, -E2BIG, -EINVAL, or LOST (lost the race). */
 static MQ_INLINE ssize_t
 take(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t st,
@@ -765,8 +862,8 @@ take(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t st,
 {
 	uint64_t mine;
 
-	if (len > q->msgmax)
-		return -EINVAL;
+	if (len > q->msgmax) /* no sender can have written it */
+		return damage(q);
 	if (len > r->cap && !(r->flags & PRIM_MSG_NOERROR))
 		return -E2BIG;
 	mine = mkst(st_seq(st), r->me, ST_CLAIMED);
@@ -774,8 +871,7 @@ take(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t st,
 		return LOST;
 	/* MQ_3: claimed; the fields are those peek validated. */
 	ck_pr_fence_atomic_load();
-	return finish(q, x, mine, type, len, r->buf, r->cap, r->type_out,
-		      r->me);
+	return finish(q, r, x, mine, type, len);
 }
 
 /* Slow path: visit every slot once, best = lowest (type, position). */
@@ -818,6 +914,8 @@ scan_slots(struct prim_msgq *q, const struct rq *r, uint64_t start)
 		n = take(q, r, bx, bst, btype, blen);
 		if (n != LOST)
 			return n;
+		if ((n = prim__patience_spent(r->pt)) != 0)
+			return n == -EAGAIN ? -ENOMSG : n;
 	}
 }
 
@@ -849,7 +947,17 @@ overtaken(const struct prim_msgq *q, const struct rq *r, const uint64_t *pos,
 	return 0;
 }
 
-/* One pass over the queue: bytes, -ENOMSG, -E2BIG, -EINVAL. */
+/* A take lost its race: 0 to try again, or -ENOMSG once patience is
+ * spent (the caller then waits, or gives up), -EINTR. */
+static ssize_t
+lost(const struct rq *r)
+{
+	int e = prim__patience_spent(r->pt);
+
+	return e == -EAGAIN ? -ENOMSG : e;
+}
+
+/* One pass over the queue: bytes, -ENOMSG, -E2BIG, -EINVAL, -EFAULT. */
 static ssize_t
 try_recv(struct prim_msgq *q, const struct rq *r)
 {
@@ -897,7 +1005,7 @@ retry:;
 		    st_kind(st) == ST_READY && peek(sl, st, &type, &len) &&
 		    matches(r->mode, r->want, type)) {
 			n = take(q, r, x0, st, type, len);
-			if (n == LOST)
+			if (n == LOST && (n = lost(r)) == 0)
 				goto retry;
 			if (n >= 0 && r->mode == M_EQUAL && start + 1 > hv)
 				ck_pr_cas_64(hintp, hv, start + 1);
@@ -960,6 +1068,8 @@ retry:;
 		}
 		n = take(q, r, x, st, type, len);
 		if (n == LOST) {
+			if ((n = lost(r)) != 0)
+				return n;
 			p--;	/* lost the race: look at p again */
 			continue;
 		}
@@ -977,7 +1087,7 @@ retry:;
 			goto retry;
 		}
 		n = take(q, r, bx, bst, btype, blen);
-		if (n == LOST)
+		if (n == LOST && (n = lost(r)) == 0)
 			goto retry;
 		return n;
 	}
@@ -1028,28 +1138,36 @@ missed_too_big(const struct prim_msgq *q, const struct rq *r, uint64_t from)
 	return 0;
 }
 
+/*
+ * msgrcv; who is the receiver shown in msg_lrpid (0: the caller). Bounded
+ * as send_one is.
+ */
 static ssize_t
 recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
-	 long *type_out, const struct timespec *deadline)
+	 long *type_out, const struct timespec *deadline, uint32_t who)
 {
+	struct prim_patience pt;
 	uint64_t from = 0;
 	int waited = 0;
 
 	struct rq r = { .buf = buf, .cap = cap, .want = msgtyp,
 			.flags = flags, .type_out = type_out,
-			.me = prim__pid() };
+			.me = prim__pid(), .pt = &pt };
 	struct mq_wait_shm *w;
 
 	if (flags & PRIM_MSG_COPY)
 		return -ENOSYS;
 	if (r.me >= (1u << PID_MAX_BITS))
 		return -EOVERFLOW;
+	r.who = who ? who : r.me;
 	if (msgtyp == 0)
 		r.mode = M_ANY;
 	else if (msgtyp < 0)
 		r.mode = M_LESSEQ;
 	else
 		r.mode = (flags & PRIM_MSG_EXCEPT) ? M_EXCEPT : M_EQUAL;
+	prim__patience_init(&pt, q->patience_ns, deadline,
+			    !(flags & PRIM_IPC_NOWAIT));
 	w = r.mode == M_EQUAL ? &q->shm->lane[lane_of(msgtyp)] : &q->shm->any;
 	for (int spun = 0;;) {
 		uint64_t a = ck_pr_load_64(&q->shm->acct.a);
@@ -1058,12 +1176,14 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 		int e;
 
 		if (removed(q))
-			return -EIDRM;
+			return dead(q);
 		n = try_recv(q, &r);
 		if (n != -ENOMSG)
 			return n;
 		if (flags & PRIM_IPC_NOWAIT)
 			return -ENOMSG;
+		if (deadline != NULL && prim__deadline_passed(deadline))
+			return -ETIMEDOUT;
 		if (!spun) {
 			spun = 1;
 			if (spin_on(q, a))
@@ -1075,7 +1195,7 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 		}
 		v = wait_arm(w);
 		if (removed(q))
-			return -EIDRM;
+			return dead(q);
 		n = try_recv(q, &r);
 		if (n != -ENOMSG)
 			return n;
@@ -1088,10 +1208,13 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 			return -EINTR;
 		if (e == -ETIMEDOUT) {
 			if (removed(q))
-				return -EIDRM;
+				return dead(q);
 			n = try_recv(q, &r);
 			return n == -ENOMSG ? -ETIMEDOUT : n;
 		}
+		/* A wait that did not sleep is a retry. */
+		if (e == 1 && (e = prim__patience_spent(&pt)) != 0)
+			return e == -EAGAIN ? -ETIMEDOUT : e;
 		spun = 0;
 	}
 }
@@ -1221,6 +1344,7 @@ prim_msgq_open(void *mem, size_t len, struct prim_msgq **qp)
 	q->stride = stride;
 	q->qbytes_max = m->geom.qbytes_max;
 	q->last = 0;
+	q->patience_ns = PRIM_PATIENCE_NS;
 	*qp = q;
 	return 0;
 }
@@ -1235,28 +1359,28 @@ int
 prim_msgq_send(struct prim_msgq *q, long type, const void *buf, size_t len,
 	       int flags)
 {
-	return send_one(q, type, buf, len, flags, NULL);
+	return send_one(q, type, buf, len, flags, NULL, 0);
 }
 
 int
 prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
 		     size_t len, int flags, const struct timespec *deadline)
 {
-	return send_one(q, type, buf, len, flags, deadline);
+	return send_one(q, type, buf, len, flags, deadline, 0);
 }
 
 ssize_t
 prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
 	       int flags, long *type)
 {
-	return recv_one(q, buf, cap, msgtyp, flags, type, NULL);
+	return recv_one(q, buf, cap, msgtyp, flags, type, NULL, 0);
 }
 
 ssize_t
 prim_msgq_recv_timed(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
 		     int flags, long *type, const struct timespec *deadline)
 {
-	return recv_one(q, buf, cap, msgtyp, flags, type, deadline);
+	return recv_one(q, buf, cap, msgtyp, flags, type, deadline, 0);
 }
 
 int
@@ -1268,7 +1392,7 @@ prim_msgq_send_batch(struct prim_msgq *q, const struct prim_msgq_msg *v,
 	for (i = 0; i < n && i < INT_MAX; i++) {
 		int r = send_one(q, v[i].type, v[i].buf, v[i].len,
 				 i == 0 ? flags : flags | PRIM_IPC_NOWAIT,
-				 deadline);
+				 deadline, 0);
 
 		if (r < 0)
 			return i == 0 ? r : (int)i;
@@ -1285,7 +1409,7 @@ prim_msgq_recv_batch(struct prim_msgq *q, struct prim_msgq_msg *v, size_t n,
 	for (i = 0; i < n && i < INT_MAX; i++) {
 		ssize_t r = recv_one(q, v[i].buf, v[i].len, msgtyp,
 				     i == 0 ? flags : flags | PRIM_IPC_NOWAIT,
-				     &v[i].type, deadline);
+				     &v[i].type, deadline, 0);
 
 		if (r < 0)
 			return i == 0 ? (int)r : (int)i;
@@ -1301,13 +1425,13 @@ prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st)
 	uint64_t a = ck_pr_load_64(&m->acct.a);
 
 	if (removed(q))
-		return -EIDRM;
+		return dead(q);
 	st->qnum = acct_qnum(a);
 	st->cbytes = acct_cbytes(a);
 	st->qbytes = ck_pr_load_64(&m->qb.a);
-	st->lspid = (pid_t)ck_pr_load_64(&m->snd.a);
+	st->lspid = (pid_t)(ck_pr_load_64(&m->snd.a) & INT32_MAX);
 	st->stime = (int64_t)ck_pr_load_64(&m->snd.b);
-	st->lrpid = (pid_t)ck_pr_load_64(&m->rcv.a);
+	st->lrpid = (pid_t)(ck_pr_load_64(&m->rcv.a) & INT32_MAX);
 	st->rtime = (int64_t)ck_pr_load_64(&m->rcv.b);
 	st->ctime = (int64_t)ck_pr_load_64(&m->qb.b);
 	return 0;
@@ -1317,7 +1441,7 @@ int
 prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes)
 {
 	if (removed(q))
-		return -EIDRM;
+		return dead(q);
 	if (qbytes > q->qbytes_max)
 		return -EINVAL;
 	ck_pr_store_64(&q->shm->qb.a, qbytes);
@@ -1354,9 +1478,11 @@ bump_all(struct prim_msgq *q)
 int
 prim_msgq_remove(struct prim_msgq *q)
 {
-	if (removed(q))
+	/* A damaged queue may be removed too. */
+	if (!ck_pr_cas_32(&q->shm->seg.state, PRIM_SEG_LIVE, PRIM_SEG_REMOVED) &&
+	    !ck_pr_cas_32(&q->shm->seg.state, PRIM_SEG_DAMAGED,
+			  PRIM_SEG_REMOVED))
 		return -EIDRM;
-	ck_pr_store_32(&q->shm->seg.state, PRIM_SEG_REMOVED);
 	/* MQ_7: REMOVED before the words sleepers re-check; pairs MQ_6. */
 	ck_pr_fence_memory();
 	bump_all(q);
@@ -1392,6 +1518,7 @@ prim_msgq_pids(const struct prim_msgq *q, pid_t *pids, int max)
 int
 prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 {
+	struct prim_patience pt;
 	int fixed = 0, r;
 
 	if (pid <= 0 || (uint64_t)pid >= (1u << PID_MAX_BITS))
@@ -1404,9 +1531,11 @@ prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 	 */
 	if (prim__ident_of(pid) != 0)
 		return 0;
-	r = settle(q);
-	if (r < 0)
-		return r;
+	if (removed(q))
+		return dead(q);
+	prim__patience_init(&pt, q->patience_ns, NULL, 0);
+	if ((r = settle(q, &pt)) < 0)
+		return r == -EAGAIN ? -EBUSY : r;
 	for (uint64_t x = 0; x < q->n; x++) {
 		struct mq_slot_shm *sl = slot(q, x);
 		uint64_t st = ck_pr_load_64(&sl->state);
@@ -1434,4 +1563,53 @@ prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 	/* Positions it left unclaimed or rolled back: let head pass them. */
 	advance_head(q);
 	return fixed;
+}
+
+void
+prim_msgq_set_patience(struct prim_msgq *q, uint64_t ns)
+{
+	q->patience_ns = ns;
+}
+
+int
+prim_msgq_send_as(struct prim_msgq *q, long type, const void *buf,
+		  size_t len, int flags, pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	return send_one(q, type, buf, len, flags | PRIM_IPC_NOWAIT, NULL,
+			(uint32_t)pid);
+}
+
+ssize_t
+prim_msgq_recv_as(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
+		  int flags, long *type, pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	return recv_one(q, buf, cap, msgtyp, flags | PRIM_IPC_NOWAIT, type,
+			NULL, (uint32_t)pid);
+}
+
+/*
+ * Check what can be checked from outside: the pending slot change is
+ * finished and the counts are within what the pool can hold.
+ */
+int
+prim_msgq_check(struct prim_msgq *q)
+{
+	struct prim_patience pt;
+	uint64_t a;
+	int r;
+
+	if (removed(q))
+		return dead(q);
+	prim__patience_init(&pt, q->patience_ns, NULL, 0);
+	if ((r = settle(q, &pt)) < 0)
+		return r == -EAGAIN ? -EBUSY : r;
+	a = ck_pr_load_64(&q->shm->acct.a);
+	if (acct_qnum(a) > q->n ||
+	    acct_cbytes(a) > acct_qnum(a) * (uint64_t)q->msgmax)
+		return damage(q);
+	return removed(q) ? dead(q) : 0;
 }

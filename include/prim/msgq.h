@@ -94,10 +94,12 @@ void prim_msgq_close(struct prim_msgq *q);
  * message does not fit (cbytes + len <= qbytes and qnum + 1 <= qbytes, and
  * a free slot in the pool) unless flags has PRIM_IPC_NOWAIT.
  * prim_msgq_send_timed gives up at the absolute CLOCK_MONOTONIC *deadline.
- * Errors: -EINVAL (type < 1, len > msgmax, corrupt queue), -EAGAIN (full
- * and PRIM_IPC_NOWAIT), -ETIMEDOUT (deadline passed), -EINTR (a signal
- * handler ran; never restarted), -EIDRM (removed), -EOVERFLOW (pid does
- * not fit in 22 bits).
+ * Errors: -EINVAL (type < 1, len > msgmax), -EAGAIN (full and
+ * PRIM_IPC_NOWAIT), -ETIMEDOUT (deadline passed), -EINTR (a signal handler
+ * ran; never restarted), -EIDRM (removed), -ENOTRECOVERABLE (damaged),
+ * -EFAULT (buf could not be read, when the caller's fault handler calls
+ * prim_fault_fixup: nothing is sent), -EOVERFLOW (pid does not fit in 22
+ * bits).
  */
 int prim_msgq_send(struct prim_msgq *q, long type, const void *buf,
 		   size_t len, int flags);
@@ -112,8 +114,11 @@ int prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
  * not NULL). Returns the bytes copied. A message longer than cap gives
  * -E2BIG and stays queued, unless PRIM_MSG_NOERROR truncates it.
  * Errors: -ENOMSG (none and PRIM_IPC_NOWAIT), -ETIMEDOUT (the timed form's
- * deadline passed), -EINTR, -EIDRM, -E2BIG, -EINVAL (corrupt queue),
- * -ENOSYS (PRIM_MSG_COPY).
+ * deadline passed), -EINTR, -EIDRM, -E2BIG, -EINVAL (a message longer than
+ * msgmax), -ENOTRECOVERABLE (damaged), -EFAULT (buf could not be written,
+ * when the caller's fault handler calls prim_fault_fixup: the message is
+ * taken all the same, as the kernel's msgrcv does), -ENOSYS
+ * (PRIM_MSG_COPY).
  */
 ssize_t prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap,
 		       long msgtyp, int flags, long *type);
@@ -133,7 +138,37 @@ int prim_msgq_recv_batch(struct prim_msgq *q, struct prim_msgq_msg *v,
 			 size_t n, long msgtyp, int flags,
 			 const struct timespec *deadline);
 
-/* msgctl(IPC_STAT). Returns 0, -EIDRM. */
+/*
+ * Every process that may write a queue may write any byte of it, so no
+ * call trusts what it reads there, and none loops for ever on it: a call
+ * that does not wait retries against other processes' writes for at most
+ * its patience (ns nanoseconds, after at least 1024 retries; 10 ms unless
+ * set here), then gives up as if the queue were full or empty; a timed
+ * call gives up at its deadline; a call that waits without a deadline
+ * backs off with sleeps instead of spinning. Memory the protocol can never
+ * produce marks the queue damaged: that call and every later one return
+ * -ENOTRECOVERABLE. Not safe concurrently with other uses of the handle.
+ */
+void prim_msgq_set_patience(struct prim_msgq *q, uint64_t ns);
+
+/*
+ * For a broker acting for process pid (one that may not map the queue
+ * read-write): prim_msgq_send and prim_msgq_recv, never waiting
+ * (PRIM_IPC_NOWAIT is implied), with pid shown as msg_lspid or msg_lrpid.
+ */
+int prim_msgq_send_as(struct prim_msgq *q, long type, const void *buf,
+		      size_t len, int flags, pid_t pid);
+ssize_t prim_msgq_recv_as(struct prim_msgq *q, void *buf, size_t cap,
+			  long msgtyp, int flags, long *type, pid_t pid);
+
+/*
+ * Check the queue's consistency as far as it can be checked from outside.
+ * Returns 0, -ENOTRECOVERABLE (damaged, now marked so), -EIDRM, or -EBUSY
+ * (undecided within the patience).
+ */
+int prim_msgq_check(struct prim_msgq *q);
+
+/* msgctl(IPC_STAT). Returns 0, -EIDRM, -ENOTRECOVERABLE. */
 int prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st);
 
 /*

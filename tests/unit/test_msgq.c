@@ -614,18 +614,25 @@ t_corrupt(void **s)
 	((uint32_t *)((char *)f->mem + 64))[1] = 60000;
 	assert_int_equal(prim_msgq_open(f->mem, f->len, &q2), -EINVAL);
 	((uint32_t *)((char *)f->mem + 64))[1] = 8;
-	/* A pend naming a slot that does not exist. */
+	/* A pend naming a slot that does not exist: damaged, for good. */
 	*acct = (uint64_t)1000 << 48;
-	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), -EINVAL);
+	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), -ENOTRECOVERABLE);
 	*acct = 0;
+	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), -ENOTRECOVERABLE);
+	assert_int_equal(prim_msgq_open(f->mem, f->len, &q2), -ENOTRECOVERABLE);
+	/* It can still be removed. */
+	assert_int_equal(prim_msgq_remove(f->q), 0);
+	rm(f);
 	/* A length beyond msgmax in a READY slot. */
+	f = mk(64, 0, 0, 8);
 	assert_int_equal(prim_msgq_send(f->q, 1, buf, 1, 0), 0);
 	for (uint64_t x = 0; x < 8; x++)
 		if ((*slot_state(f, x) & 7) == 2)
 			((uint32_t *)slot_state(f, x))[4] = 100000;
 	assert_int_equal(prim_msgq_recv(f->q, buf, 64, 0,
 					PRIM_IPC_NOWAIT | PRIM_MSG_NOERROR,
-					NULL), -EINVAL);
+					NULL), -ENOTRECOVERABLE);
+	assert_int_equal(prim_msgq_check(f->q), -ENOTRECOVERABLE);
 	rm(f);
 }
 
