@@ -61,15 +61,14 @@ static int timer_fd = -1;
 static int timer_armed;
 static long idle_exit; /* seconds, 0: never */
 
-/* The longest request trailer (proto.h): a PRIMD_SEMOP_ZERO bitmap. */
-#define RX_TRAILER_MAX (PRIMD_SEMBITS_MAX / 8)
-_Static_assert(RX_TRAILER_MAX >= sizeof(struct primd_msgrcv_req),
-	       "request trailers");
-/* One request datagram and one reply trailer (PRIMD_MSGRCV: a message). */
-static union {
-	struct primd_req req;
-	unsigned char raw[sizeof(struct primd_req) + RX_TRAILER_MAX + 1];
-} rxbuf;
+/*
+ * One request datagram (the fixed struct and the longest trailer the
+ * limits allow, primd__trailer_max, plus one byte to see a longer one) and
+ * one reply trailer (PRIMD_MSGRCV: a message). Sized at start-up.
+ */
+static struct primd_req *rxreq;
+static unsigned char *rxbuf;
+static size_t rxcap;
 static unsigned char *txbuf;
 static size_t txcap;
 
@@ -424,9 +423,8 @@ serve(int i)
 		size_t extra = 0;
 		ssize_t n;
 
-		memset(&rxbuf, 0, sizeof(rxbuf));
-		n = recv(c->fd, &rxbuf, sizeof(rxbuf),
-			 MSG_DONTWAIT | MSG_TRUNC);
+		memset(rxbuf, 0, sizeof(struct primd_req));
+		n = recv(c->fd, rxbuf, rxcap, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR)
@@ -439,28 +437,28 @@ serve(int i)
 			return;
 		}
 		if ((size_t)n < sizeof(struct primd_req) ||
-		    (size_t)n > sizeof(struct primd_req) + RX_TRAILER_MAX) {
+		    (size_t)n >= rxcap) {
 			/* Echo what can be read of the header. */
 			memset(&rep, 0, sizeof(rep));
 			rep.magic = PRIMD_MAGIC;
 			rep.version = PRIMD_VERSION;
 			if ((size_t)n >= 12) {
-				rep.op = rxbuf.req.op;
-				rep.seq = rxbuf.req.seq;
+				rep.op = rxreq->op;
+				rep.seq = rxreq->seq;
 			}
 			rep.err = EPROTO;
 			rep.id = -1;
 			rep.shmid = -1;
 		} else {
 			if (!c->registered &&
-			    rxbuf.req.magic == PRIMD_MAGIC &&
-			    rxbuf.req.version == PRIMD_VERSION) {
+			    rxreq->magic == PRIMD_MAGIC &&
+			    rxreq->version == PRIMD_VERSION) {
 				register_proc(c->cred.pid);
 				c->registered = 1;
 			}
 			extra = primd__reg_handle(
-			    &reg, &c->cred, &rxbuf.req,
-			    rxbuf.raw + sizeof(struct primd_req),
+			    &reg, &c->cred, rxreq,
+			    rxbuf + sizeof(struct primd_req),
 			    (size_t)n - sizeof(struct primd_req), &rep, txbuf,
 			    txcap);
 		}
@@ -798,7 +796,10 @@ main(int argc, char **argv)
 	}
 
 	txcap = sizeof(struct primd_msgrcv_rep) + cf.lim.msgmax;
-	if ((txbuf = malloc(txcap)) == NULL) {
+	rxcap = sizeof(struct primd_req) + primd__trailer_max(&cf.lim) + 1;
+	rxbuf = malloc(rxcap);
+	rxreq = (struct primd_req *)(void *)rxbuf;
+	if ((txbuf = malloc(txcap)) == NULL || rxbuf == NULL) {
 		perror("primd: malloc");
 		return 1;
 	}

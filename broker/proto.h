@@ -1,37 +1,49 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The wire protocol between libsysv (sysv/) and the broker (broker/), and
- * the header every backing segment starts with. This is the only header
- * the two share. Everything here crosses a process boundary: fixed-width
- * types only, and every field is validated by whoever receives it.
+ * The wire protocol between libsysv (sysv/), primctl (cli/) and the broker
+ * (broker/), and the two kinds of shared memory they agree on: the
+ * registry the broker publishes (read-only for everyone else) and the
+ * header page of every backing segment. Everything here crosses a process
+ * boundary: fixed-width types only, and every field is validated by
+ * whoever receives it.
  *
  * Transport: a Unix SOCK_SEQPACKET socket; one request datagram, one reply
  * datagram, in order. A datagram is the fixed struct (primd_req or
  * primd_rep), followed by an op-specific trailer only where the op says so
- * (PRIMD_SEMOP_ZERO and PRIMD_MSGRCV requests, a PRIMD_MSGRCV reply);
- * every other datagram is exactly the fixed struct. The broker learns who asks from SO_PEERCRED and
- * SO_PEERGROUPS only; nothing a client writes about itself is trusted.
- * A client reconnects after fork (in the child) and whenever its euid or
- * egid differs from the one it connected with.
+ * (PRIMD_SEMOP, PRIMD_SEMCTL, PRIMD_MSGSND and PRIMD_MSGRCV requests, a
+ * PRIMD_MSGRCV reply); every other datagram is exactly the fixed struct.
+ * The broker learns who asks from SO_PEERCRED and SO_PEERGROUPS only;
+ * nothing a client writes about itself is trusted. A client reconnects
+ * after fork (in the child) and whenever its credentials changed since it
+ * connected.
  *
- * Socket path (primd__sock_path in broker/sockpath.c, used by both):
+ * Socket path (primd__sock_path in broker/sockpath.c, used by all three):
  *   $PRIM_BROKER_SOCK if set; else the system socket
  *   /run/prim/primd-ipc-<ns>.sock if it exists; else the user's own,
  *   $XDG_RUNTIME_DIR/prim/primd-ipc-<ns>.sock, or
  *   /tmp/prim-<uid>/primd-ipc-<ns>.sock without XDG_RUNTIME_DIR,
  * where <ns> is the inode of /proc/self/ns/ipc: one broker per IPC
  * namespace, as kernel SysV objects are scoped.
+ *
+ * Authority (doc/design.md, "Trust and containment"): who owns an object,
+ * its mode and its state live in the registry, which only the broker
+ * writes. Object segments are written by every process that may write
+ * the object, so nothing in them decides anything.
  */
 #ifndef PRIMD_PROTO_H
 #define PRIMD_PROTO_H
 
 #include <stdint.h>
 
+#include <ck_pr.h>
+#include <ck_sequence.h>
+
 #define PRIMD_MAGIC 0x444d5250u	/* "PRMD" little-endian */
-#define PRIMD_VERSION 1
+#define PRIMD_VERSION 2
 
 enum primd_op {
-	PRIMD_HELLO = 1,	/* register this process; reply: limits */
+	PRIMD_HELLO = 1,	/* register this process; reply: limits and
+				   the registry (shmid, seg_size) */
 	PRIMD_GET,		/* semget/msgget: key, flags, nsems */
 	PRIMD_OPEN,		/* id -> backing segment and access; a
 				   caller with no access at all gets EACCES
@@ -43,9 +55,15 @@ enum primd_op {
 	PRIMD_INFO,		/* IPC_INFO, SEM_INFO, MSG_INFO (cmd in flags) */
 	PRIMD_STAT_INDEX,	/* SEM_STAT(_ANY), MSG_STAT(_ANY): index -> id
 				   and stat; flags: 1 = _ANY (no read check) */
-	PRIMD_LIST,		/* next live object with index >= id (primctl) */
-	PRIMD_SEMOP_ZERO,	/* wait-for-zero semop for a reader (no W) */
-	PRIMD_MSGRCV,		/* msgrcv for a reader with a read-only map */
+	PRIMD_LIST,		/* next object with index >= id (primctl),
+				   live or damaged */
+	PRIMD_SEMOP,		/* semop for a caller that may not map the set
+				   read-write (R only, or W only) */
+	PRIMD_SEMCTL,		/* SETVAL, SETALL for a W-only caller */
+	PRIMD_MSGSND,		/* msgsnd for a W-only caller */
+	PRIMD_MSGRCV,		/* msgrcv for a caller with a read-only map */
+	PRIMD_REPORT,		/* "this object looks damaged": the broker
+				   checks it itself */
 	PRIMD_OP_MAX
 };
 
@@ -55,28 +73,45 @@ enum primd_type {
 };
 
 /*
- * PRIMD_SEMOP_ZERO and PRIMD_MSGRCV: the operations a caller with R but
- * without W may do on an object it can only map read-only (the kernel
- * allows them with R, but libprim writes the object to do them). The
- * broker does them on its own mapping, always without waiting (IPC_NOWAIT
- * forced): a caller that wants to wait asks again (libsysv(7)). Both check
- * R (EACCES), as the kernel; sempid and lrpid become the broker's pid.
+ * Operations done by the broker for a caller that may not map the object
+ * read-write (the kernel allows them by the object's mode, but libprim
+ * writes the object to do them; a write-only class cannot map it at all).
+ * The broker does them on its own mapping, never waiting; for a caller
+ * that would wait, the reply says so (PRIMD_REP_BLOCKED) and the caller
+ * asks again after a sleep (libsysv(7)). The broker checks the access the
+ * kernel would (EACCES); sempid, msg_lspid and msg_lrpid become the
+ * caller's pid, and SEM_UNDO adjustments are the caller's (applied when it
+ * dies).
  *
- * PRIMD_SEMOP_ZERO request: id; nsems = n, the number of bits of the
- * trailer, a bitmap of ceil(n / 8) bytes: bit k (byte k / 8, bit k % 8,
- * least significant first) set = semaphore k must be zero. 1 <= n <=
- * PRIMD_SEMBITS_MAX; the set bits (at least one, at most semopm) are the
- * distinct sem_num of the caller's zero operations. Errors: EINVAL (id,
- * bitmap), EFBIG (a bit >= nsems), EACCES, EAGAIN (a semaphore is not
- * zero), EIDRM. No reply trailer.
+ * PRIMD_SEMOP request: id; nsems = nsops (1 .. semopm); trailer: nsops
+ * struct primd_sembuf. Errors as semop's: EINVAL, E2BIG, EFBIG, EACCES,
+ * ERANGE, EAGAIN (with PRIMD_REP_BLOCKED when the operation that decided
+ * lacks IPC_NOWAIT), EIDRM, ENOMEM. No reply trailer.
+ *
+ * PRIMD_SEMCTL request: id; flags = SETVAL or SETALL; SETVAL: nsems =
+ * semnum, mode = value, no trailer; SETALL: trailer of nsems uint16_t
+ * values (nsems of the set). Errors as semctl's.
+ *
+ * PRIMD_MSGSND request: id; flags = msgflg; trailer: int64_t mtype, then
+ * the text (at most the broker's msgmax). Errors as msgsnd's (EAGAIN with
+ * PRIMD_REP_BLOCKED when the caller did not ask IPC_NOWAIT).
  *
  * PRIMD_MSGRCV request: id; flags = msgflg (MSG_NOERROR, MSG_EXCEPT;
  * IPC_NOWAIT is implied; MSG_COPY gives EINVAL); trailer struct
  * primd_msgrcv_req. Errors: EINVAL, EACCES, ENOMSG, E2BIG, EIDRM. On
  * success the reply is followed by struct primd_msgrcv_rep and its len
  * bytes of text (len <= msgsz and <= the broker's msgmax).
+ *
+ * PRIMD_REPORT request: id (any type). The broker checks the object on
+ * its own mapping (bounded); reply err: 0 if it found it sound, EIDRM if
+ * it is damaged (now marked so), EINVAL for an unknown id.
  */
-#define PRIMD_SEMBITS_MAX 65536
+struct primd_sembuf {
+	uint16_t sem_num;
+	int16_t sem_op;
+	int16_t sem_flg;
+};
+_Static_assert(sizeof(struct primd_sembuf) == 6, "sembuf on the wire");
 
 struct primd_msgrcv_req {
 	int64_t msgtyp;
@@ -92,6 +127,10 @@ struct primd_msgrcv_rep {
 #define PRIMD_ACC_R 4
 #define PRIMD_ACC_W 2
 
+/* Reply flags. */
+#define PRIMD_REP_BLOCKED 1	/* EAGAIN: it would wait (no IPC_NOWAIT) */
+#define PRIMD_REP_DAMAGED 2	/* LIST, STAT_INDEX: the object is damaged */
+
 struct primd_req {
 	uint32_t magic;		/* PRIMD_MAGIC */
 	uint16_t version;	/* PRIMD_VERSION */
@@ -100,10 +139,11 @@ struct primd_req {
 	uint16_t type;		/* enum primd_type */
 	uint16_t pad;		/* 0 */
 	int32_t key;		/* GET */
-	int32_t id;		/* OPEN, SET, RMID; index for STAT_INDEX, LIST */
-	int32_t flags;		/* GET: semflg/msgflg; INFO: cmd */
-	int32_t nsems;		/* GET of a semaphore set */
-	uint32_t uid, gid, mode;	/* SET */
+	int32_t id;		/* OPEN, SET, RMID...; index for STAT_INDEX,
+				   LIST */
+	int32_t flags;		/* GET: semflg/msgflg; INFO: cmd; ... */
+	int32_t nsems;		/* GET of a semaphore set; SEMOP: nsops */
+	uint32_t uid, gid, mode;	/* SET; SEMCTL SETVAL: mode = value */
 	uint32_t pad2;		/* 0 */
 	uint64_t qbytes;	/* SET of a message queue */
 };
@@ -149,31 +189,143 @@ struct primd_rep {
 	uint32_t seq;		/* the request's seq */
 	int32_t err;		/* 0, or a positive errno to report */
 	int32_t id;		/* GET, STAT_INDEX, LIST: the object's id */
-	int32_t shmid;		/* GET, OPEN, STAT_INDEX, LIST: the segment */
+	int32_t shmid;		/* GET, OPEN, STAT_INDEX, LIST: the segment;
+				   HELLO: the registry's */
 	uint32_t access;	/* PRIMD_ACC_* the caller has */
 	uint32_t nsems;		/* GET, OPEN, STAT_INDEX of a set: its
 				   nsems (0 for queues) */
-	uint64_t seg_size;	/* bytes of the backing segment */
+	uint64_t seg_size;	/* bytes of the backing segment (HELLO: of
+				   the registry) */
+	uint32_t flags;		/* PRIMD_REP_* */
+	uint32_t pad;
 	struct primd_info info;	/* HELLO, INFO */
 	struct primd_stat stat;	/* STAT_INDEX: what *_STAT reports */
 };
 
+_Static_assert(sizeof(struct primd_req) == 56, "request layout");
+_Static_assert(sizeof(struct primd_rep) == 120 + sizeof(struct primd_stat),
+	       "reply layout");
+
+/* ------------------------------------------------------------------
+ * The registry: a kernel SysV shm segment the broker makes (mode 0644:
+ * only the broker writes it, anyone may attach it read-only) and names in
+ * the HELLO reply. It outlives the broker; the next one adopts it.
+ */
+#define PRIMD_REG_MAGIC	  0x47455250u /* "PREG" */
+#define PRIMD_REG_VERSION 2
+
+/* One index space per type, as the kernel's IPCMNI. */
+#define PRIMD_NIDX	32768
+#define PRIMD_SEQ_SHIFT 15
+/* Registered client processes the registry remembers. */
+#define PRIMD_NPROCS 32768
+
+enum primd_ent_state {
+	PRIMD_ENT_FREE = 0,
+	PRIMD_ENT_CREATING = 1, /* segment made, object not yet published */
+	PRIMD_ENT_LIVE = 2,
+	PRIMD_ENT_REMOVING = 3, /* IPC_RMID under way */
+	PRIMD_ENT_DAMAGED = 4,	/* memory inconsistent: users get EIDRM,
+				   IPC_RMID removes it, key still held */
+};
+
 /*
+ * One object slot. The id of its object is (seq | 0x8000) << 15 | index.
+ * Written by the broker under sq (odd while it writes, ck_sequence);
+ * readers copy it with primd_ent_read. A change of uid, gid or mode bumps
+ * perm_gen, so that a client knows to ask for its access again.
+ */
+struct primd_ent_shm {
+	struct ck_sequence sq;
+	uint32_t state;		/* enum primd_ent_state */
+	int32_t id;		/* the current object's id (-1 when free) */
+	int32_t key;
+	int32_t shmid;		/* backing segment */
+	uint32_t nsems;		/* semaphore sets: nsems */
+	uint64_t seg_size;
+	uint32_t uid, gid, cuid, cgid, mode; /* ipc_perm; mode & 0777 */
+	uint32_t perm_gen;
+	int32_t cpid;		/* broker pid that made the segment */
+	uint16_t seq;		/* sequence of the current (or next) object */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct ck_sequence) == 4, "ck_sequence is a word");
+_Static_assert(sizeof(struct primd_ent_shm) == 64, "registry entry");
+
+/* One watched client process: pid plus its start time (against reuse). */
+struct primd_proc_shm {
+	int32_t pid; /* 0: free */
+	uint32_t pad;
+	uint64_t start; /* /proc/<pid>/stat field 22 */
+};
+_Static_assert(sizeof(struct primd_proc_shm) == 16, "registry process");
+
+struct primd_reg_shm {
+	uint32_t magic;	  /* PRIMD_REG_MAGIC, stored last */
+	uint16_t version; /* PRIMD_REG_VERSION */
+	uint16_t pad;
+	uint64_t size;		  /* bytes of the segment */
+	uint64_t generation;	  /* incremented by every broker that adopts */
+	struct primd_info limits; /* the limits last in force */
+	uint8_t pad2[4096 - 24 - sizeof(struct primd_info)];
+	struct primd_ent_shm ent[2][PRIMD_NIDX]; /* [type - 1][index] */
+	struct primd_proc_shm proc[PRIMD_NPROCS];
+};
+
+/*
+ * Copy entry e of a registry mapped read-only into *out, consistently.
+ * Bounded: a broker killed in the middle of a write leaves the count odd
+ * until the next broker adopts the registry; after PRIMD_ENT_TRIES the
+ * reader gives up (-1) and asks the broker instead. Returns 0 or -1.
+ */
+#define PRIMD_ENT_TRIES 1000
+
+static inline int
+primd_ent_read(const struct primd_ent_shm *e, struct primd_ent_shm *out)
+{
+	struct ck_sequence *sq = (struct ck_sequence *)(uintptr_t)&e->sq;
+
+	for (int tries = 0; tries < PRIMD_ENT_TRIES; tries++) {
+		unsigned int v = ck_pr_load_uint(&sq->sequence);
+
+		if (v & 1) {
+			ck_pr_stall();
+			continue;
+		}
+		/* After the even count: the fields; then the count again. */
+		ck_pr_fence_load();
+		out->state = ck_pr_load_32(&e->state);
+		out->id = (int32_t)ck_pr_load_32((const uint32_t *)&e->id);
+		out->key = (int32_t)ck_pr_load_32((const uint32_t *)&e->key);
+		out->shmid = (int32_t)ck_pr_load_32((const uint32_t *)&e->shmid);
+		out->nsems = ck_pr_load_32(&e->nsems);
+		out->seg_size = ck_pr_load_64(&e->seg_size);
+		out->uid = ck_pr_load_32(&e->uid);
+		out->gid = ck_pr_load_32(&e->gid);
+		out->cuid = ck_pr_load_32(&e->cuid);
+		out->cgid = ck_pr_load_32(&e->cgid);
+		out->mode = ck_pr_load_32(&e->mode);
+		out->perm_gen = ck_pr_load_32(&e->perm_gen);
+		if (!ck_sequence_read_retry(sq, v))
+			return 0;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------
  * A backing segment: kernel SysV shared memory made by the broker
- * (IPC_PRIVATE), its kernel uid, gid and mode mirroring the object's, so
- * the kernel refuses an attach the object's permissions refuse. It starts
- * with this page; the libprim object (semaphore set or message queue)
- * follows at obj_off. The broker writes the permission fields under the
- * seqlock perm_seq (odd while writing); clients read them for IPC_STAT.
+ * (IPC_PRIVATE), created with the creator's uid and gid as its cuid and
+ * cgid and with its uid, gid and mode mirroring the object's (the mode per
+ * class: rw where the object gives rw, r where it gives r, nothing
+ * otherwise), so that the kernel refuses an attach the object's
+ * permissions refuse. It starts with this page; the libprim object
+ * follows at PRIMD_OBJ_HDR and runs to the end of the segment. Every
+ * writer of the object may rewrite this page: its fields are a hint for
+ * tools and are checked against the registry, never believed.
  */
 #define PRIMD_OBJ_MAGIC 0x4f4d5250u	/* "PRMO" */
-#define PRIMD_OBJ_VERSION 1
+#define PRIMD_OBJ_VERSION 2
 #define PRIMD_OBJ_HDR 4096
-
-enum primd_obj_state {
-	PRIMD_OBJ_LIVE = 1,
-	PRIMD_OBJ_REMOVED = 2,
-};
 
 struct primd_obj_shm {
 	uint32_t magic;		/* PRIMD_OBJ_MAGIC, stored last at creation */
@@ -181,13 +333,7 @@ struct primd_obj_shm {
 	uint16_t type;		/* enum primd_type */
 	int32_t id;		/* the object's id */
 	int32_t key;		/* its key (IPC_PRIVATE = 0) */
-	uint32_t state;		/* enum primd_obj_state */
-	uint32_t perm_seq;	/* seqlock over the five fields below */
-	uint32_t uid, gid, cuid, cgid, mode;	/* ipc_perm; mode & 0777 */
-	uint32_t nsems;		/* semaphore sets: nsems */
-	uint64_t obj_off;	/* offset of the libprim object (>= 4096) */
-	uint64_t obj_len;	/* its length */
-	uint8_t pad[PRIMD_OBJ_HDR - 64];
+	uint8_t pad[PRIMD_OBJ_HDR - 16];
 };
 _Static_assert(sizeof(struct primd_obj_shm) == PRIMD_OBJ_HDR,
 	       "object header is one page");
@@ -197,10 +343,6 @@ _Static_assert(sizeof(struct primd_obj_shm) == PRIMD_OBJ_HDR,
  * for_server: the path a broker should listen on when PRIM_BROKER_SOCK is
  * unset (the user's own; /run/prim when run as root). Returns 0 or -errno.
  */
-_Static_assert(sizeof(struct primd_req) == 56, "request layout");
-_Static_assert(sizeof(struct primd_rep) == 112 + sizeof(struct primd_stat),
-	       "reply layout");
-
 int primd__sock_path(char *buf, unsigned long n, int for_server);
 
 #endif

@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The broker's registry: which object lives at which index, with which key
- * and which backing segment, and which client processes the broker watches.
- * It lives in a kernel SysV shared memory segment of its own, so a broker
- * that crashes or exits loses nothing: the next one finds the segment's id
- * in "<socket>.state", attaches it and re-adopts every object.
+ * The broker's private view of its registry (the shared layout is in
+ * proto.h): which object lives at which index, its backing segment and
+ * libprim handle, and the functions of the broker's parts:
+ *
+ *   registry.c  entries: ids, lookup, publishing entries, removal, damage
+ *   perm.c      the kernel's permission rules, from the registry only
+ *   segment.c   backing segments: creation as the creator, the mirrored
+ *               kernel owner and mode, attaching
+ *   adopt.c     the state file, and adoption of a registry a broker left
+ *   requests.c  the requests of proto.h
+ *   procs.c     watched processes, reaping the dead, the owner sweep
  *
  * Only the broker writes the registry, and the broker is one thread: no
- * field here is accessed concurrently. Clients never map it.
+ * broker-private field is accessed concurrently. Clients map the registry
+ * read-only and read entries with primd_ent_read (proto.h); the broker
+ * writes them between primd__ent_begin and primd__ent_end.
  */
 #ifndef PRIMD_REGISTRY_H
 #define PRIMD_REGISTRY_H
@@ -18,60 +26,20 @@
 
 #include "proto.h"
 
-#define PRIMD_REG_MAGIC	  0x47455250u /* "PREG" */
-#define PRIMD_REG_VERSION 1
+#define T_SEM 0
+#define T_MSG 1
 
-/* One index space per type, as the kernel's IPCMNI. */
-#define PRIMD_NIDX	32768
-#define PRIMD_SEQ_SHIFT 15
-/* Registered client processes the registry remembers. */
-#define PRIMD_NPROCS 32768
-
-enum primd_ent_state {
-	PRIMD_ENT_FREE = 0,
-	PRIMD_ENT_CREATING = 1, /* segment made, object not yet published */
-	PRIMD_ENT_LIVE = 2,
-	PRIMD_ENT_REMOVING = 3, /* IPC_RMID under way */
-};
-
-/* One object slot. The id of its object is seq << 15 | index. */
-struct primd_ent_shm {
-	uint32_t state; /* enum primd_ent_state */
-	uint16_t seq;	/* sequence of the current (or next) object */
-	uint16_t pad;
-	int32_t key;
-	int32_t shmid; /* backing segment */
-	uint64_t seg_size;
-	uint32_t nsems; /* semaphore sets: nsems */
-	int32_t cpid;	/* broker pid that made the segment */
-};
-_Static_assert(sizeof(struct primd_ent_shm) == 32, "registry entry");
-
-/* One watched client process: pid plus its start time (against reuse). */
-struct primd_proc_shm {
-	int32_t pid; /* 0: free */
-	uint32_t pad;
-	uint64_t start; /* /proc/<pid>/stat field 22 */
-};
-_Static_assert(sizeof(struct primd_proc_shm) == 16, "registry process");
-
-struct primd_reg_shm {
-	uint32_t magic;	  /* PRIMD_REG_MAGIC, stored last */
-	uint16_t version; /* PRIMD_REG_VERSION */
-	uint16_t pad;
-	uint64_t size;		  /* bytes of the segment */
-	uint64_t generation;	  /* incremented by every broker that adopts */
-	struct primd_info limits; /* the limits last in force */
-	uint8_t pad2[4096 - 24 - sizeof(struct primd_info)];
-	struct primd_ent_shm ent[2][PRIMD_NIDX]; /* [type - 1][index] */
-	struct primd_proc_shm proc[PRIMD_NPROCS];
-};
+/* How long the broker retries against a client's writes, per call. */
+#define PRIMD_PATIENCE_NS 2000000ULL /* 2 ms */
+/* Reaps of one object that gave up in a row before it counts as damaged. */
+#define PRIMD_STRIKES 8
 
 /* Broker-private view of one object: its mapping and libprim handle. */
 struct primd_obj {
 	struct primd_obj_shm *hdr; /* NULL: not attached */
 	void *handle; /* struct prim_semset * or struct prim_msgq * */
 	int counted;  /* counted in nobj (and nsems) */
+	int strikes;  /* reaps that gave up in a row */
 };
 
 /* Options that shape the objects the broker creates. */
@@ -86,10 +54,11 @@ struct primd_reg {
 	int shmid;
 	struct primd_conf conf;
 	struct primd_obj obj[2][PRIMD_NIDX];
-	uint32_t nobj[2]; /* LIVE objects per type */
-	int hi[2];	  /* no LIVE index at or above (scan bound) */
+	uint32_t nobj[2]; /* LIVE and DAMAGED objects per type */
+	int hi[2];	  /* no object at or above this index (scan bound) */
 	int prochi;	  /* no watched process at or above */
-	uint64_t nsems;	  /* semaphores in LIVE sets */
+	uint64_t nsems;	  /* semaphores in those sets */
+	uid_t self;	  /* the broker's euid */
 };
 
 /* Caller credentials, from SO_PEERCRED and SO_PEERGROUPS. */
@@ -112,8 +81,67 @@ struct primd_cred {
 #define PRIMD_CAP_SYS_ADMIN (1ULL << 21)
 #define PRIMD_CAP_SYS_RESOURCE (1ULL << 24)
 
+/* ---- registry.c ---- */
+
+/* The id of the object at index i whose sequence is seq. */
+int primd__mkid(uint16_t seq, int i);
+/* The index of the LIVE object with this id and type, or -1. */
+int primd__lookup(struct primd_reg *r, int t, int32_t id);
+/* The index of the LIVE or DAMAGED object with this id, or -1. */
+int primd__lookup_any(struct primd_reg *r, int t, int32_t id);
+/* The LIVE object with this key, or -1. */
+int primd__find_key(struct primd_reg *r, int t, int32_t key);
+/* Write an entry clients may be reading (ck_sequence write side). */
+void primd__ent_begin(struct primd_ent_shm *e);
+void primd__ent_end(struct primd_ent_shm *e);
+/* Free an entry (the next object at its index gets another id). */
+void primd__ent_free(struct primd_ent_shm *e);
+/* Open the libprim handle of an attached object, with the broker's
+ * patience. Returns 0 or -errno. */
+int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size);
+void primd__close_handle(int t, struct primd_obj *o);
+/* Count an object as existing (nobj, nsems, hi). */
+void primd__count(struct primd_reg *r, int t, int i);
+/* Remove object [t][i]: waiters get EIDRM, the segment goes at its last
+ * detach, the index is freed. Also finishes a removal a dead broker began.
+ * Never touches a damaged object's memory. */
+void primd__remove(struct primd_reg *r, int t, int i);
+/* Mark object [t][i] damaged (why: for the log): its users get EIDRM,
+ * the broker never touches its memory again. */
+void primd__damage(struct primd_reg *r, int t, int i, const char *why);
+/* A libprim call on [t][i] returned rc: count it (a strike for -EBUSY,
+ * damage for -ENOTRECOVERABLE, a clean slate otherwise). Returns rc. */
+int primd__judge(struct primd_reg *r, int t, int i, int rc);
+/* Fill the limits and usage of an info reply. */
+void primd__reg_info(struct primd_reg *r, struct primd_info *info);
+
+/* ---- perm.c ---- */
+
 /* The capabilities of pid as the kernel's checks see them (0 if gone). */
 uint64_t primd__peer_caps(pid_t pid);
+/* PRIMD_ACC_R | PRIMD_ACC_W the caller's class is granted. */
+uint32_t primd__access(const struct primd_cred *c,
+		       const struct primd_ent_shm *e);
+/* ipcperms: 0 or EACCES for the mode bits requested in flg. */
+int primd__ipcperms(const struct primd_cred *c,
+		    const struct primd_ent_shm *e, int flg);
+/* IPC_SET and IPC_RMID: the owner, the creator, or CAP_SYS_ADMIN. */
+int primd__may_control(const struct primd_cred *c,
+		       const struct primd_ent_shm *e);
+
+/* ---- segment.c ---- */
+
+/* Make a segment of size bytes whose cuid and cgid are uid and gid (as
+ * far as the broker may). Returns the shmid or -errno. */
+int primd__seg_create(size_t size, uid_t uid, gid_t gid);
+/* Make the kernel's owner and mode of shmid mirror entry e. */
+void primd__seg_mirror(int shmid, const struct primd_ent_shm *e);
+/* The segment mode for an object mode (per class: rw, r, or nothing). */
+unsigned primd__seg_mode(unsigned mode);
+/* Attach a segment the broker made, read-write. (void *)-1 on failure. */
+void *primd__seg_attach(int shmid);
+
+/* ---- adopt.c ---- */
 
 /*
  * Attach the registry named in statefile and adopt every object in it, or
@@ -121,6 +149,8 @@ uint64_t primd__peer_caps(pid_t pid);
  */
 int primd__reg_open(struct primd_reg *r, const char *statefile,
 		    const struct primd_conf *conf, int *adopted);
+
+/* ---- requests.c ---- */
 
 /*
  * Handle one request from cred: req, followed in the datagram by inlen
@@ -132,24 +162,22 @@ size_t primd__reg_handle(struct primd_reg *r, const struct primd_cred *cred,
 			 const struct primd_req *req, const void *in,
 			 size_t inlen, struct primd_rep *rep, void *out,
 			 size_t outcap);
+/* The longest request trailer the broker accepts with these limits. */
+size_t primd__trailer_max(const struct primd_info *lim);
 
-/* Fill the limits and usage of an info reply. */
-void primd__reg_info(struct primd_reg *r, struct primd_info *info);
+/* ---- procs.c ---- */
 
-/* Apply the death of pid to every live object (prim_*_reap). */
+/* Apply the death of pid to every object (prim_*_reap). */
 void primd__reg_reap(struct primd_reg *r, pid_t pid);
-
-/* The watched-process table: find, add, drop by slot. -1 if none. */
 /*
- * Call fn(pid) for every pid that owns state in a live object (SEM_UNDO
+ * Call fn(pid) for every pid that owns state in an object (SEM_UNDO
  * records, calls in progress), whether or not it ever registered.
  */
 void primd__reg_owners(struct primd_reg *r, void (*fn)(pid_t));
-
+/* The watched-process table: find, add, drop by slot. -1 if none. */
 int primd__proc_find(struct primd_reg *r, pid_t pid);
 int primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start);
 void primd__proc_drop(struct primd_reg *r, int slot);
-
 /* Start time of pid from /proc (0 if it cannot be read). */
 uint64_t primd__proc_start(pid_t pid);
 

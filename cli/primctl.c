@@ -319,47 +319,63 @@ struct perm {
 	int32_t key, id;
 };
 
-/* Read the permission fields under the seqlock (pairs with PERM_1). */
-static int
-read_perm(const struct primd_obj_shm *h, struct perm *p)
-{
-	for (int tries = 0; tries < 1000; tries++) {
-		uint32_t s1 = __atomic_load_n(&h->perm_seq, __ATOMIC_ACQUIRE);
+/* The registry, mapped read-only from the HELLO reply (NULL: none). */
+static const struct primd_reg_shm *registry;
 
-		if (s1 & 1)
-			continue;
-		p->uid = __atomic_load_n(&h->uid, __ATOMIC_RELAXED);
-		p->gid = __atomic_load_n(&h->gid, __ATOMIC_RELAXED);
-		p->cuid = __atomic_load_n(&h->cuid, __ATOMIC_RELAXED);
-		p->cgid = __atomic_load_n(&h->cgid, __ATOMIC_RELAXED);
-		p->mode = __atomic_load_n(&h->mode, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&h->perm_seq, __ATOMIC_RELAXED) == s1) {
-			p->key = h->key;
-			p->id = h->id;
-			return 0;
-		}
+static void
+map_registry(int fd)
+{
+	struct primd_req q;
+	struct primd_rep p;
+	const struct primd_reg_shm *r;
+
+	req_init(&q, PRIMD_HELLO, 0);
+	if (call(fd, &q, &p) != 0 || p.shmid < 0 ||
+	    p.seg_size != sizeof(struct primd_reg_shm))
+		return;
+	r = shmat(p.shmid, NULL, SHM_RDONLY);
+	if (r == (void *)-1)
+		return;
+	if (r->magic != PRIMD_REG_MAGIC || r->version != PRIMD_REG_VERSION) {
+		shmdt(r);
+		return;
 	}
-	return -1;
+	registry = r;
 }
 
-/* Attach a listed object read-only and check its header. */
-static struct primd_obj_shm *
-attach_obj(const struct primd_rep *p, int type)
+/* The object's permissions, from the broker's registry (never from the
+ * object's own memory, which its writers may rewrite). */
+static int
+read_perm(int type, int32_t id, struct perm *p)
 {
-	struct primd_obj_shm *h = shmat(p->shmid, NULL, SHM_RDONLY);
+	struct primd_ent_shm e;
 
-	if (h == (void *)-1)
+	if (registry == NULL ||
+	    primd_ent_read(&registry->ent[type - 1][id & (PRIMD_NIDX - 1)],
+			   &e) != 0 ||
+	    e.id != id)
+		return -1;
+	p->uid = e.uid;
+	p->gid = e.gid;
+	p->cuid = e.cuid;
+	p->cgid = e.cgid;
+	p->mode = e.mode & 0777;
+	p->key = e.key;
+	p->id = e.id;
+	return 0;
+}
+
+/* Attach a listed object read-only, if we may; NULL if not (or damaged:
+ * the broker no longer trusts its memory, nor do we). */
+static void *
+attach_obj(const struct primd_rep *p)
+{
+	void *h;
+
+	if ((p->flags & PRIMD_REP_DAMAGED) || p->seg_size <= PRIMD_OBJ_HDR)
 		return NULL;
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PRIMD_OBJ_MAGIC ||
-	    h->version != PRIMD_OBJ_VERSION || h->type != type ||
-	    h->id != p->id || h->obj_off != PRIMD_OBJ_HDR ||
-	    h->obj_len > p->seg_size - PRIMD_OBJ_HDR ||
-	    p->seg_size < PRIMD_OBJ_HDR) {
-		shmdt(h);
-		return NULL;
-	}
-	return h;
+	h = shmat(p->shmid, NULL, SHM_RDONLY);
+	return h == (void *)-1 ? NULL : h;
 }
 
 static const char *
@@ -390,18 +406,43 @@ json_array(const char *name, const int *v, int n)
 	printf("]");
 }
 
+/* A row for an object whose memory we do not read: damaged, or not
+ * readable by us. */
+static void
+show_bare(const struct primd_rep *rp, const struct perm *p, int type,
+	  int json, int *first)
+{
+	const char *state = (rp->flags & PRIMD_REP_DAMAGED) ? "damaged"
+							    : "unreadable";
+	char ub[16];
+
+	if (json) {
+		printf("%s{", *first ? "" : ",");
+		json_perm(p);
+		if (type == PRIMD_SEM)
+			printf(",\"nsems\":%u", rp->nsems);
+		printf(",\"state\":\"%s\"}", state);
+	} else if (type == PRIMD_SEM) {
+		printf("0x%08x %-10d %-10.10s %-10o %-10u %-10s\n",
+		       (unsigned)p->key, p->id, uname_of(p->uid, ub, sizeof(ub)),
+		       p->mode, rp->nsems, state);
+	} else {
+		printf("0x%08x %-10d %-10.10s %-10o %-12s\n", (unsigned)p->key,
+		       p->id, uname_of(p->uid, ub, sizeof(ub)), p->mode, state);
+	}
+	*first = 0;
+}
+
 /* One semaphore set: a table row or a JSON object. */
 static void
-show_sem(const struct primd_obj_shm *h, int json, int *first)
+show_sem(void *h, size_t len, const struct perm *p, int json, int *first)
 {
 	struct prim_semset *set;
-	struct perm p;
 	int n, *val, *pid, *ncnt, *zcnt, waiters = 0;
 	int64_t otime = 0, ctime = 0;
 	char ub[16];
 
-	if (read_perm(h, &p) != 0 ||
-	    prim_semset_open((char *)h + h->obj_off, h->obj_len, &set) != 0)
+	if (prim_semset_open((char *)h + PRIMD_OBJ_HDR, len, &set) != 0)
 		return;
 	n = prim_semset_nsems(set);
 	val = n > 0 && n <= 65536 ? calloc((size_t)n * 4, sizeof(int)) : NULL;
@@ -423,9 +464,9 @@ show_sem(const struct primd_obj_shm *h, int json, int *first)
 	prim_semset_times(set, &otime, &ctime);
 	if (json) {
 		printf("%s{", *first ? "" : ",");
-		json_perm(&p);
-		printf(",\"nsems\":%d,\"waiters\":%d,\"otime\":%lld,"
-		       "\"ctime\":%lld",
+		json_perm(p);
+		printf(",\"nsems\":%d,\"state\":\"live\",\"waiters\":%d,"
+		       "\"otime\":%lld,\"ctime\":%lld",
 		       n, waiters, (long long)otime, (long long)ctime);
 		json_array("values", val, n);
 		json_array("pids", pid, n);
@@ -434,8 +475,8 @@ show_sem(const struct primd_obj_shm *h, int json, int *first)
 		printf("}");
 	} else {
 		printf("0x%08x %-10d %-10.10s %-10o %-10d %-10d %-10d\n",
-		       (unsigned)p.key, p.id, uname_of(p.uid, ub, sizeof(ub)),
-		       p.mode, n, waiters, pid[0]);
+		       (unsigned)p->key, p->id, uname_of(p->uid, ub, sizeof(ub)),
+		       p->mode, n, waiters, pid[0]);
 	}
 	*first = 0;
 	free(val);
@@ -443,15 +484,13 @@ show_sem(const struct primd_obj_shm *h, int json, int *first)
 }
 
 static void
-show_msg(const struct primd_obj_shm *h, int json, int *first)
+show_msg(void *h, size_t len, const struct perm *p, int json, int *first)
 {
 	struct prim_msgq *q;
 	struct prim_msgq_stat st;
-	struct perm p;
 	char ub[16];
 
-	if (read_perm(h, &p) != 0 ||
-	    prim_msgq_open((char *)h + h->obj_off, h->obj_len, &q) != 0)
+	if (prim_msgq_open((char *)h + PRIMD_OBJ_HDR, len, &q) != 0)
 		return;
 	if (prim_msgq_stat(q, &st) != 0) {
 		prim_msgq_close(q);
@@ -460,8 +499,9 @@ show_msg(const struct primd_obj_shm *h, int json, int *first)
 	prim_msgq_close(q);
 	if (json) {
 		printf("%s{", *first ? "" : ",");
-		json_perm(&p);
-		printf(",\"used_bytes\":%llu,\"messages\":%llu,"
+		json_perm(p);
+		printf(",\"state\":\"live\",\"used_bytes\":%llu,"
+		       "\"messages\":%llu,"
 		       "\"qbytes\":%llu,\"lspid\":%d,\"lrpid\":%d,"
 		       "\"stime\":%lld,\"rtime\":%lld,\"ctime\":%lld}",
 		       (unsigned long long)st.cbytes,
@@ -472,15 +512,15 @@ show_msg(const struct primd_obj_shm *h, int json, int *first)
 	} else {
 		printf("0x%08x %-10d %-10.10s %-10o %-12llu %-12llu "
 		       "%-10d %-10d\n",
-		       (unsigned)p.key, p.id, uname_of(p.uid, ub, sizeof(ub)),
-		       p.mode, (unsigned long long)st.cbytes,
+		       (unsigned)p->key, p->id, uname_of(p->uid, ub, sizeof(ub)),
+		       p->mode, (unsigned long long)st.cbytes,
 		       (unsigned long long)st.qnum, (int)st.lspid,
 		       (int)st.lrpid);
 	}
 	*first = 0;
 }
 
-/* Walk every live object of type through PRIMD_LIST. */
+/* Walk every object of type through PRIMD_LIST. */
 static int
 list_type(int fd, int type, int json)
 {
@@ -489,7 +529,8 @@ list_type(int fd, int type, int json)
 	int idx = 0, first = 1, r;
 
 	for (;;) {
-		struct primd_obj_shm *h;
+		struct perm pm;
+		void *h;
 
 		req_init(&q, PRIMD_LIST, type);
 		q.id = idx;
@@ -502,13 +543,18 @@ list_type(int fd, int type, int json)
 			return -1;
 		}
 		idx = (p.id & 32767) + 1;
-		h = attach_obj(&p, type);
-		if (h == NULL)
-			continue; /* removed meanwhile, or not readable */
+		if (read_perm(type, p.id, &pm) != 0)
+			continue; /* removed meanwhile */
+		if ((h = attach_obj(&p)) == NULL) {
+			show_bare(&p, &pm, type, json, &first);
+			continue;
+		}
 		if (type == PRIMD_SEM)
-			show_sem(h, json, &first);
+			show_sem(h, p.seg_size - PRIMD_OBJ_HDR, &pm, json,
+				 &first);
 		else
-			show_msg(h, json, &first);
+			show_msg(h, p.seg_size - PRIMD_OBJ_HDR, &pm, json,
+				 &first);
 		shmdt(h);
 	}
 }
@@ -532,6 +578,7 @@ cmd_ipcs(int argc, char **argv)
 	}
 	if ((fd = open_broker()) < 0)
 		return 1;
+	map_registry(fd);
 	if (json) {
 		printf("{\"semaphores\":[");
 		r |= list_type(fd, PRIMD_SEM, 1);

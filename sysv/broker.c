@@ -23,6 +23,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -43,6 +45,14 @@ static uint32_t seq;
 static struct primd_info limits; /* from HELLO, under mu */
 static _Atomic int have_limits;	 /* limits valid (kept across fork) */
 static _Atomic int registered;	 /* HELLO done by this process */
+/*
+ * The registry, mapped read-only (HELLO names it). A mapping is never
+ * detached: another thread may be reading it; a broker that made a new
+ * registry (its state file was lost) gets a new mapping, the old one is
+ * left. Kept across fork (the child inherits the attach).
+ */
+static const struct primd_reg_shm *_Atomic reg;
+static int reg_shmid = -1; /* under mu */
 
 static long
 now_ms(void)
@@ -130,6 +140,66 @@ exchange(struct primd_req *req, struct primd_rep *rep)
 	return exchange_x(req, NULL, 0, rep, NULL, 0, &extra);
 }
 
+/*
+ * Map the registry the HELLO reply names, read-only, unless it is the one
+ * mapped already. Checked as the broker's: the size it says, a segment no
+ * one but its owner may write. Called with mu held.
+ */
+static void
+map_registry(const struct primd_rep *rep)
+{
+	struct shmid_ds ds;
+	const struct primd_reg_shm *r;
+
+	if (rep->shmid < 0 || rep->shmid == reg_shmid ||
+	    rep->seg_size != sizeof(struct primd_reg_shm))
+		return;
+	if (syscall(SYS_shmctl, rep->shmid, IPC_STAT, &ds) != 0 ||
+	    ds.shm_segsz != sizeof(struct primd_reg_shm) ||
+	    (ds.shm_perm.mode & 0022) != 0)
+		return;
+	r = (const void *)syscall(SYS_shmat, rep->shmid, NULL, SHM_RDONLY);
+	if (r == (const void *)-1)
+		return;
+	if (ck_pr_load_32(&r->magic) != PRIMD_REG_MAGIC ||
+	    r->version != PRIMD_REG_VERSION || r->size != sizeof(*r)) {
+		syscall(SYS_shmdt, r);
+		return;
+	}
+	reg_shmid = rep->shmid;
+	atomic_store_explicit(&reg, r, memory_order_release);
+}
+
+const struct primd_ent_shm *
+sysv__ent(int type, int id)
+{
+	const struct primd_reg_shm *r =
+	    atomic_load_explicit(&reg, memory_order_acquire);
+
+	if (r == NULL || (type != PRIMD_SEM && type != PRIMD_MSG) || id < 0)
+		return NULL;
+	return &r->ent[type - 1][(unsigned)id % PRIMD_NIDX];
+}
+
+int
+sysv__judge(int type, int id, int r)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+
+	const struct primd_ent_shm *e = sysv__ent(type, id);
+
+	if (r != -ENOTRECOVERABLE ||
+	    (e != NULL && ck_pr_load_32(&e->state) == PRIMD_ENT_DAMAGED))
+		return r; /* not damage, or the broker knows already */
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_REPORT;
+	req.type = (uint16_t)type;
+	req.id = id;
+	(void)sysv__call(&req, &rep);
+	return r;
+}
+
 /* Connect and say HELLO, waiting for a broker up to PRIM_BROKER_WAIT ms.
  * Called with mu held. Returns 0 or -ENOSYS. */
 static int
@@ -158,6 +228,7 @@ connect_broker(long wait)
 			memset(&req, 0, sizeof(req));
 			req.op = PRIMD_HELLO;
 			if (exchange(&req, &rep) == 0 && rep.err == 0) {
+				map_registry(&rep);
 				limits = rep.info;
 				atomic_store(&have_limits, 1);
 				atomic_store(&registered, 1);

@@ -51,12 +51,6 @@ slot(int type, int id)
 	return &cache[type - 1][(unsigned)id % SYSV_IPCMNI];
 }
 
-static uint32_t
-ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
 static void
 detach(struct sysv_obj *o)
 {
@@ -123,40 +117,65 @@ retire(struct sysv_obj *e)
 		;
 }
 
-/* Is the object still what the cache says? 0, or -EINVAL (removed). */
+/*
+ * Is the object still what the cache says? The registry, which only the
+ * broker writes, says so (the object's own memory may have been rewritten
+ * by any of its writers). 0, -EINVAL (removed), -ENOTRECOVERABLE
+ * (damaged). Two loads of a line the broker rarely writes.
+ */
 static int
 live(const struct sysv_obj *o, int id)
 {
-	const struct primd_obj_shm *h = o->hdr;
+	const struct primd_ent_shm *e = sysv__ent(o->type, id);
 
-	if (ld32(&h->magic) != PRIMD_OBJ_MAGIC || h->type != o->type ||
-	    (int32_t)ld32((const uint32_t *)&h->id) != id ||
-	    ld32(&h->state) != PRIMD_OBJ_LIVE)
+	if (e == NULL)
+		return 0; /* not mapped yet: the broker judged at OPEN */
+	if ((int32_t)ck_pr_load_32((const uint32_t *)&e->id) != id)
 		return -EINVAL;
-	return 0;
+	switch (ck_pr_load_32(&e->state)) {
+	case PRIMD_ENT_LIVE:
+		return 0;
+	case PRIMD_ENT_DAMAGED:
+		return -ENOTRECOVERABLE;
+	default:
+		return -EINVAL;
+	}
 }
 
-/* Attach and open the object the broker described into *o. */
-static int
-attach(int type, const struct primd_rep *rep, struct sysv_obj *o)
+/* The registry's change count of id's permissions (0 without one). */
+static uint32_t
+perm_gen_of(int type, int id)
 {
-	struct primd_obj_shm *h;
+	const struct primd_ent_shm *e = sysv__ent(type, id);
+
+	return e != NULL ? ck_pr_load_32(&e->perm_gen) : 0;
+}
+
+/*
+ * Attach and open the object the broker described into *o: read-write
+ * with R and W, read-only with R alone (the kernel refuses anything more).
+ * Its geometry is the broker's (segment size) and the kernel's, checked by
+ * libprim; nothing in the header page is believed. gen is the registry's
+ * permission count read before the broker was asked.
+ */
+static int
+attach(int type, const struct primd_rep *rep, uint32_t gen,
+       struct sysv_obj *o)
+{
 	struct shmid_ds sd;
-	uint64_t segsz, off, len;
+	uint64_t segsz;
 	void *base, *obj;
-	int rw = (rep->access & PRIMD_ACC_W) != 0, r;
+	int rw = (rep->access & (PRIMD_ACC_R | PRIMD_ACC_W)) ==
+		 (PRIMD_ACC_R | PRIMD_ACC_W),
+	    r;
 
 	memset(o, 0, sizeof(*o));
 	base =
 	    (void *)syscall(SYS_shmat, rep->shmid, NULL, rw ? 0 : SHM_RDONLY);
-	if (base == (void *)-1 && rw) {
-		rw = 0; /* W on the object without R: read what we may */
-		base = (void *)syscall(SYS_shmat, rep->shmid, NULL, SHM_RDONLY);
-	}
 	if (base == (void *)-1)
 		return errno == ENOMEM ? -ENOMEM : -EINVAL;
 	o->base = base;
-	o->hdr = h = base;
+	o->hdr = base;
 	o->type = type;
 	o->id = rep->id;
 	o->rw = rw;
@@ -166,30 +185,31 @@ attach(int type, const struct primd_rep *rep, struct sysv_obj *o)
 	    (uint64_t)sd.shm_segsz < segsz)
 		segsz = sd.shm_segsz;
 	r = -EINVAL;
-	if (segsz < PRIMD_OBJ_HDR || ld32(&h->magic) != PRIMD_OBJ_MAGIC ||
-	    h->version != PRIMD_OBJ_VERSION || live(o, rep->id) != 0)
+	if (segsz <= PRIMD_OBJ_HDR || (r = live(o, rep->id)) != 0)
 		goto fail;
-	off = h->obj_off;
-	len = h->obj_len;
-	if (off < PRIMD_OBJ_HDR || (off & 63) != 0 || off > segsz ||
-	    len > segsz - off || len == 0)
-		goto fail;
-	obj = (char *)base + off;
-	atomic_store(&o->perm_seq, ld32(&h->perm_seq));
+	obj = (char *)base + PRIMD_OBJ_HDR;
+	atomic_store(&o->perm_gen, gen);
 	atomic_store(&o->access, rep->access);
 	if (type == PRIMD_SEM)
-		r = prim_semset_open(obj, (size_t)len,
+		r = prim_semset_open(obj, (size_t)(segsz - PRIMD_OBJ_HDR),
 				     (struct prim_semset **)&o->handle);
 	else
-		r = prim_msgq_open(obj, (size_t)len,
+		r = prim_msgq_open(obj, (size_t)(segsz - PRIMD_OBJ_HDR),
 				   (struct prim_msgq **)&o->handle);
 	if (r == 0) {
-		if (type == PRIMD_SEM)
-			o->nsems = prim_semset_nsems(o->handle);
-		return 0;
+		if (type == PRIMD_SEM &&
+		    (uint32_t)prim_semset_nsems(o->handle) != rep->nsems)
+			r = -ENOTRECOVERABLE; /* not the set the broker made */
+		else {
+			if (type == PRIMD_SEM)
+				o->nsems = (int)rep->nsems;
+			return 0;
+		}
 	}
-	if (r != -ENOMEM)
-		r = -EINVAL; /* corrupt, or removed meanwhile */
+	/* Unreadable as the object the registry says is there: damaged. */
+	if (r == -EINVAL)
+		r = -ENOTRECOVERABLE;
+	(void)sysv__judge(type, rep->id, r);
 fail:
 	detach(o);
 	return r;
@@ -212,7 +232,8 @@ unmapped(int type, int id, const struct primd_rep *rep, struct sysv_obj **op)
 	t->nsems = type == PRIMD_SEM ? (int)rep->nsems : 0;
 	if (t->nsems < 0)
 		t->nsems = 0;
-	atomic_store(&t->access, 0);
+	/* A write-only caller keeps W: its calls go to the broker. */
+	atomic_store(&t->access, rep->access & PRIMD_ACC_W);
 	*op = t;
 	return 0;
 }
@@ -236,7 +257,7 @@ install(struct sysv_obj *e, struct sysv_obj *tmp, struct sysv_obj **op)
 			e->rw = tmp->rw;
 			e->nsems = tmp->nsems;
 			atomic_store(&e->access, atomic_load(&tmp->access));
-			atomic_store(&e->perm_seq, atomic_load(&tmp->perm_seq));
+			atomic_store(&e->perm_gen, atomic_load(&tmp->perm_gen));
 			e->base = tmp->base;
 			e->hdr = tmp->hdr;
 			e->handle = tmp->handle;
@@ -266,6 +287,7 @@ lookup(int type, int id, struct sysv_obj **op)
 {
 	struct sysv_obj *e = slot(type, id);
 	uint64_t old;
+	int r;
 
 	/* CACHE_1: see the installed fields; pairs with install. */
 	old = atomic_fetch_add_explicit(&e->ctl, 1, memory_order_acquire);
@@ -281,10 +303,10 @@ lookup(int type, int id, struct sysv_obj **op)
 		sysv__put(e);
 		return 0;
 	}
-	if (live(e, id) != 0) {
+	if ((r = live(e, id)) != 0) {
 		retire(e);
 		sysv__put(e);
-		return -EINVAL;
+		return r; /* removed (-EINVAL) or damaged */
 	}
 	*op = e;
 	return 1;
@@ -309,24 +331,27 @@ refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
 	if (r == -EACCES) {
 		/* No access now: keep the mapping, allow nothing. */
 		atomic_store(&e->access, 0);
-		atomic_store(&e->perm_seq, seen);
+		atomic_store(&e->perm_gen, seen);
 		return 0;
 	}
 	if (r != 0) {
 		if (r == -EINVAL || r == -EIDRM) {
 			retire(e);
-			r = -EINVAL;
+			r = r == -EIDRM ? -ENOTRECOVERABLE : -EINVAL;
 		}
 		sysv__put(e);
 		return r;
 	}
-	if ((rep.access & PRIMD_ACC_W) && !e->rw && !e->temp) {
+	if (((rep.access & PRIMD_ACC_W) && !e->rw && !e->temp) ||
+	    !(rep.access & PRIMD_ACC_R)) {
+		/* Now a writer where we map read-only, or no longer a
+		 * reader (the mapping must go): map again. */
 		retire(e);
 		sysv__put(e);
 		return 1;
 	}
 	atomic_store(&e->access, rep.access);
-	atomic_store(&e->perm_seq, seen);
+	atomic_store(&e->perm_gen, seen);
 	return 0;
 }
 
@@ -336,6 +361,7 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 	struct primd_req req;
 	struct primd_rep rep;
 	struct sysv_obj tmp;
+	uint32_t gen;
 	int r;
 
 	pthread_mutex_lock(&mu);
@@ -343,6 +369,8 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 		pthread_mutex_unlock(&mu);
 		return r < 0 ? r : 0;
 	}
+	/* Before the broker is asked: a change after it is seen later. */
+	gen = perm_gen_of(type, id);
 	if (hint == NULL) {
 		memset(&req, 0, sizeof(req));
 		req.op = PRIMD_OPEN;
@@ -356,13 +384,14 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 			rep.access = 0; /* exists, but no access at all */
 		else if (r != 0) {
 			pthread_mutex_unlock(&mu);
-			return r == -EIDRM ? -EINVAL : r;
+			/* OPEN says EIDRM for a damaged object only. */
+			return r == -EIDRM ? -ENOTRECOVERABLE : r;
 		}
 		hint = &rep;
 	}
-	if ((hint->access & (PRIMD_ACC_R | PRIMD_ACC_W)) == 0)
+	if (!(hint->access & PRIMD_ACC_R))
 		r = unmapped(type, id, hint, op); /* the kernel would refuse */
-	else if ((r = attach(type, hint, &tmp)) == 0)
+	else if ((r = attach(type, hint, gen, &tmp)) == 0)
 		r = install(slot(type, id), &tmp, op);
 	pthread_mutex_unlock(&mu);
 	return r;
@@ -391,10 +420,9 @@ sysv__get(int type, int id, struct sysv_obj **op)
 				return 0;
 			}
 		}
-		seq = ld32(&e->hdr->perm_seq);
-		if (seq == atomic_load_explicit(&e->perm_seq,
-						memory_order_relaxed) ||
-		    (seq & 1)) {
+		seq = perm_gen_of(type, id);
+		if (seq == atomic_load_explicit(&e->perm_gen,
+						memory_order_relaxed)) {
 			*op = e;
 			return 0;
 		}
@@ -465,33 +493,31 @@ sysv__forget(int type, int id)
 void
 sysv__perm(const struct sysv_obj *o, struct sysv_perm *p)
 {
-	const struct primd_obj_shm *h = o->hdr;
+	const struct primd_ent_shm *e = sysv__ent(o->type, o->id);
+	struct primd_ent_shm c;
 
-	if (h == NULL) { /* callers check access first: never here */
-		memset(p, 0, sizeof(*p));
+	memset(p, 0, sizeof(*p));
+	if (e == NULL)
 		return;
+	/*
+	 * The broker's entry, consistently; a broker killed mid-write leaves
+	 * the count odd until the next one adopts the registry: then take
+	 * the words as they are rather than wait (they are for display).
+	 */
+	if (primd_ent_read(e, &c) != 0) {
+		c.uid = ck_pr_load_32(&e->uid);
+		c.gid = ck_pr_load_32(&e->gid);
+		c.cuid = ck_pr_load_32(&e->cuid);
+		c.cgid = ck_pr_load_32(&e->cgid);
+		c.mode = ck_pr_load_32(&e->mode);
+		c.key = (int32_t)ck_pr_load_32((const uint32_t *)&e->key);
 	}
-	for (int spin = 0;; spin++) {
-		uint32_t s1 = ld32(&h->perm_seq), s2;
-
-		if ((s1 & 1) && spin < 100000) {
-			if (spin > 100)
-				sched_yield();
-			continue;
-		}
-		p->uid = ld32(&h->uid);
-		p->gid = ld32(&h->gid);
-		p->cuid = ld32(&h->cuid);
-		p->cgid = ld32(&h->cgid);
-		p->mode = ld32(&h->mode) & 0777;
-		p->key = (int32_t)ld32((const uint32_t *)&h->key);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = ld32(&h->perm_seq);
-		/* A writer that died mid-way leaves the count odd: after a
-		 * while, take what is there rather than hang. */
-		if (s1 == s2 || spin >= 100000)
-			return;
-	}
+	p->uid = c.uid;
+	p->gid = c.gid;
+	p->cuid = c.cuid;
+	p->cgid = c.cgid;
+	p->mode = c.mode & 0777;
+	p->key = c.key;
 }
 
 void

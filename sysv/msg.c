@@ -45,6 +45,50 @@ msgget(key_t key, int msgflg)
 	return SYSV_RET(r);
 }
 
+/*
+ * msgsnd for a writer that may not read the queue (the kernel lets it map
+ * nothing): the broker sends for it (PRIMD_MSGSND), never waiting; to
+ * wait, ask again after a sleep of 1 ms doubling to 50 ms (libsysv(7)).
+ * The caller checked msgsz, mtype and W.
+ */
+static int
+send_broker(int msqid, long mtype, const void *text, size_t msgsz,
+	    int msgflg)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	long delay = 1000000L; /* 1 ms */
+	unsigned char *buf;
+	int64_t t = mtype;
+	int r;
+
+	if ((buf = malloc(sizeof(t) + msgsz)) == NULL)
+		return -ENOMEM;
+	memcpy(buf, &t, sizeof(t));
+	memcpy(buf + sizeof(t), text, msgsz);
+	for (int round = 0;; round++) {
+		memset(&req, 0, sizeof(req));
+		req.op = PRIMD_MSGSND;
+		req.type = PRIMD_MSG;
+		req.id = msqid;
+		req.flags = msgflg & IPC_NOWAIT;
+		if ((r = sysv__call_x(&req, buf, sizeof(t) + msgsz, &rep, NULL,
+				      0, NULL)) != 0)
+			break;
+		r = -rep.err;
+		if (r == -EIDRM)
+			r = round == 0 ? -ENOTRECOVERABLE : -EIDRM;
+		else if (r == -EINVAL && round > 0)
+			r = -EIDRM; /* removed while we waited */
+		if (r != -EAGAIN || !(rep.flags & PRIMD_REP_BLOCKED))
+			break;
+		if ((r = sysv__poll_sleep(&delay, NULL)) != 0)
+			break;
+	}
+	free(buf);
+	return r;
+}
+
 static int
 do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 {
@@ -65,14 +109,16 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 		return -EINVAL;
 	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
 		return r;
-	if (!(sysv__access(o) & PRIMD_ACC_W) || !o->rw || o->handle == NULL)
+	if (!(sysv__access(o) & PRIMD_ACC_W))
 		r = -EACCES;
+	else if (!o->rw) /* write-only: nothing mapped, the broker sends */
+		r = send_broker(msqid, mtype, m->mtext, msgsz, msgflg);
 	else
 		r = prim_msgq_send(o->handle, mtype, m->mtext, msgsz, msgflg);
 	sysv__put(o);
 	if (r == -ETIMEDOUT)
 		r = -EAGAIN;
-	return r;
+	return sysv__judge(PRIMD_MSG, msqid, r);
 }
 
 SYSV_EXPORT int
@@ -124,7 +170,7 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 		if (r == 0)
 			r = -rep.err;
 		if (r == -EIDRM && round == 0)
-			r = -EINVAL; /* removed before we came */
+			r = -ENOTRECOVERABLE; /* the broker's word for damaged */
 		else if (r == -EINVAL && round > 0)
 			r = -EIDRM; /* removed while we waited */
 		if (r != -ENOMSG || (msgflg & IPC_NOWAIT))
@@ -206,6 +252,7 @@ out:
 	sysv__put(o);
 	if (n == -ETIMEDOUT)
 		n = -ENOMSG;
+	(void)sysv__judge(PRIMD_MSG, msqid, (int)n);
 	return n;
 }
 

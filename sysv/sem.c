@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
@@ -72,70 +73,58 @@ deadline_of(const struct timespec *rel, struct timespec *abs)
 }
 
 /*
- * Is the first operation that cannot proceed now marked IPC_NOWAIT? Read
- * on the caller's own (read-only) mapping; 0 when every one could.
+ * semop for a caller that may not map the set read-write: a reader (it
+ * maps it read-only, while libprim writes the set even to wait) or a
+ * writer without read access (the kernel lets it map nothing). The broker
+ * does the operations for it (PRIMD_SEMOP), never waiting; when they
+ * would wait, ask again after a sleep of 1 ms doubling to 50 ms
+ * (libsysv(7)). The caller checked nsops, the pointers, the timeout, and
+ * the access the operations need.
  */
 static int
-blocker_nowait(struct sysv_obj *o, const struct sembuf *sops, size_t nsops)
+semop_broker(int semid, const struct sembuf *sops, size_t nsops,
+	     const struct timespec *timeout)
 {
-	for (size_t i = 0; i < nsops; i++) {
-		int v = prim_sem_getval(o->handle, sops[i].sem_num);
-
-		if (v < 0)
-			return 0; /* removed: the broker will say so */
-		if (v != 0)
-			return (sops[i].sem_flg & IPC_NOWAIT) != 0;
-	}
-	return 0;
-}
-
-/*
- * Wait-for-zero operations of a caller with R but not W, which maps the
- * set read-only while libprim must write it even to wait: the broker does
- * them (PRIMD_SEMOP_ZERO), never waiting; to wait, ask again after a
- * sleep of 1 ms doubling to 50 ms (libsysv(7)). The caller checked nsops,
- * the pointers, the timeout, max < nsems and R.
- */
-static int
-semop_zero_broker(struct sysv_obj *o, int semid, const struct sembuf *sops,
-		  size_t nsops, unsigned max, const struct timespec *timeout)
-{
-	static const long first_delay = 1000000L; /* 1 ms */
-	unsigned char bits[PRIMD_SEMBITS_MAX / 8];
+	struct primd_sembuf wire[64], *w = wire;
 	struct primd_req req;
 	struct primd_rep rep;
 	struct timespec abs;
-	long delay = first_delay;
-	size_t nb = max / 8 + 1;
+	long delay = 1000000L; /* 1 ms */
 	int r;
 
-	if (max >= PRIMD_SEMBITS_MAX)
-		return -EFBIG; /* sem_num is an unsigned short: never */
-	memset(bits, 0, nb);
-	for (size_t i = 0; i < nsops; i++)
-		bits[sops[i].sem_num / 8] |=
-		    (unsigned char)(1u << (sops[i].sem_num % 8));
+	if (nsops > sizeof(wire) / sizeof(wire[0]) &&
+	    (w = malloc(nsops * sizeof(*w))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < nsops; i++) {
+		w[i].sem_num = sops[i].sem_num;
+		w[i].sem_op = sops[i].sem_op;
+		w[i].sem_flg = sops[i].sem_flg;
+	}
 	if (timeout != NULL)
 		deadline_of(timeout, &abs);
 	for (int round = 0;; round++) {
 		memset(&req, 0, sizeof(req));
-		req.op = PRIMD_SEMOP_ZERO;
+		req.op = PRIMD_SEMOP;
 		req.type = PRIMD_SEM;
 		req.id = semid;
-		req.nsems = (int32_t)(max + 1);
-		if ((r = sysv__call_x(&req, bits, nb, &rep, NULL, 0, NULL)) != 0)
-			return r;
+		req.nsems = (int32_t)nsops;
+		if ((r = sysv__call_x(&req, w, nsops * sizeof(*w), &rep, NULL,
+				      0, NULL)) != 0)
+			break;
 		r = -rep.err;
-		if (r == -EIDRM && round == 0)
-			return -EINVAL; /* removed before we came */
-		if (r == -EINVAL && round > 0)
-			return -EIDRM; /* removed while we waited */
-		if (r != -EAGAIN || blocker_nowait(o, sops, nsops))
-			return r;
+		if (r == -EIDRM)
+			r = round == 0 ? -ENOTRECOVERABLE : -EIDRM;
+		else if (r == -EINVAL && round > 0)
+			r = -EIDRM; /* removed while we waited */
+		if (r != -EAGAIN || !(rep.flags & PRIMD_REP_BLOCKED))
+			break;
 		if ((r = sysv__poll_sleep(&delay,
 					  timeout != NULL ? &abs : NULL)) != 0)
-			return r;
+			break;
 	}
+	if (w != wire)
+		free(w);
+	return r;
 }
 
 static int
@@ -170,11 +159,10 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	/* The kernel's order: EFBIG, then EACCES (even without access). */
 	if (max >= (unsigned)o->nsems)
 		r = -EFBIG;
-	else if (!(sysv__access(o) & (alter ? PRIMD_ACC_W : PRIMD_ACC_R)) ||
-		 o->handle == NULL || (alter && !o->rw))
+	else if (!(sysv__access(o) & (alter ? PRIMD_ACC_W : PRIMD_ACC_R)))
 		r = -EACCES;
-	else if (!o->rw) /* R only: even waiting writes the set */
-		r = semop_zero_broker(o, semid, sops, nsops, max, timeout);
+	else if (!o->rw) /* read-only or write-only: the broker does it */
+		r = semop_broker(semid, sops, nsops, timeout);
 	else if (timeout != NULL) {
 		deadline_of(timeout, &abs);
 		r = prim_sem_op_timed(
@@ -186,7 +174,7 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	sysv__put(o);
 	if (r == -ETIMEDOUT)
 		r = -EAGAIN;
-	return r;
+	return sysv__judge(PRIMD_SEM, semid, r);
 }
 
 SYSV_EXPORT int
@@ -324,7 +312,69 @@ sem_down(int semid, int cmd, const struct semid_ds *ds)
 	return 0;
 }
 
-/* The commands that run on the mapped set. */
+/*
+ * SETVAL and SETALL for a writer that may not read the set (it maps
+ * nothing): the broker does them (PRIMD_SEMCTL). The caller checked the
+ * access and the values.
+ */
+static int
+setval_broker(int semid, int cmd, int semnum, int val,
+	      const unsigned short *vals, int nsems)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+	uint16_t *wire = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_SEMCTL;
+	req.type = PRIMD_SEM;
+	req.id = semid;
+	req.flags = cmd;
+	req.nsems = semnum;
+	req.mode = (uint32_t)val;
+	if (cmd == SETALL) {
+		len = (size_t)nsems * sizeof(*wire);
+		if ((wire = malloc(len ? len : 1)) == NULL)
+			return -ENOMEM;
+		for (int i = 0; i < nsems; i++)
+			wire[i] = vals[i];
+	}
+	r = sysv__call_x(&req, wire, len, &rep, NULL, 0, NULL);
+	free(wire);
+	if (r == 0)
+		r = rep.err == EIDRM ? -ENOTRECOVERABLE : -rep.err;
+	return r;
+}
+
+/*
+ * A control call on the mapped set that gave up (-EBUSY: other processes
+ * kept changing it): ask the broker to look; if it does not find the set
+ * damaged, try again, a few times, then call it damaged.
+ */
+static int
+retry_busy(int semid, int r, struct sysv_obj *o, int cmd, int semnum,
+	   int val, const unsigned short *vals)
+{
+	struct primd_req req;
+	struct primd_rep rep;
+
+	for (int tries = 0; r == -EBUSY && tries < 8; tries++) {
+		memset(&req, 0, sizeof(req));
+		req.op = PRIMD_REPORT;
+		req.type = PRIMD_SEM;
+		req.id = semid;
+		if (sysv__call(&req, &rep) == 0 && rep.err == EIDRM)
+			return -ENOTRECOVERABLE;
+		r = cmd == SETVAL ? prim_sem_setval(o->handle, semnum, val)
+				  : prim_sem_setall(o->handle, vals);
+	}
+	return r == -EBUSY ? -ENOTRECOVERABLE : r;
+}
+
+/* The commands that run on the mapped set (or, for a writer that may not
+ * read it, in the broker). */
 static int
 sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 {
@@ -341,16 +391,37 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 		/* ERANGE, then EINVAL (semnum), then EACCES. */
 		if (semnum < 0 || semnum >= o->nsems)
 			r = -EINVAL;
-		else if (!(sysv__access(o) & need) || !o->rw ||
-			 o->handle == NULL)
+		else if (!(sysv__access(o) & need))
 			r = -EACCES;
+		else if (!o->rw)
+			r = setval_broker(semid, SETVAL, semnum, arg.val, NULL, 0);
 		else
-			r = prim_sem_setval(o->handle, semnum, arg.val);
+			r = retry_busy(semid,
+				       prim_sem_setval(o->handle, semnum,
+						       arg.val),
+				       o, SETVAL, semnum, arg.val, NULL);
 		goto out;
 	}
-	if (!(sysv__access(o) & need) || o->handle == NULL ||
-	    (need == PRIMD_ACC_W && !o->rw)) {
+	if (!(sysv__access(o) & need)) {
 		r = -EACCES; /* before a bad semnum */
+		goto out;
+	}
+	if (cmd == SETALL && !o->rw) {
+		if (sysv__bad_ptr(arg.array))
+			r = -EFAULT;
+		else {
+			r = 0;
+			for (int i = 0; i < o->nsems && r == 0; i++)
+				if (arg.array[i] > K_SEMVMX)
+					r = -ERANGE;
+			if (r == 0)
+				r = setval_broker(semid, SETALL, 0, 0,
+						  arg.array, o->nsems);
+		}
+		goto out;
+	}
+	if (o->handle == NULL) {
+		r = -EACCES;
 		goto out;
 	}
 	switch (cmd) {
@@ -365,8 +436,11 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 				       : prim_sem_getall(o->handle, arg.array);
 		break;
 	case SETALL:
-		r = sysv__bad_ptr(arg.array) ? -EFAULT
-				       : prim_sem_setall(o->handle, arg.array);
+		r = sysv__bad_ptr(arg.array)
+			    ? -EFAULT
+			    : retry_busy(semid,
+					 prim_sem_setall(o->handle, arg.array),
+					 o, SETALL, 0, 0, arg.array);
 		break;
 	case GETVAL:
 		r = prim_sem_getval(o->handle, semnum);
@@ -386,6 +460,7 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 	}
 out:
 	sysv__put(o);
+	(void)sysv__judge(PRIMD_SEM, semid, r);
 	/* Removed under us: a new call on a removed set is EINVAL. */
 	return r == -EIDRM ? -EINVAL : r;
 }

@@ -23,8 +23,15 @@
 #define SYSV_IPC_64 0x100 /* glibc's and the kernel's IPC_64 */
 #define SYSV_IPCMNI 32768 /* ids are index + 32768 * sequence */
 
-/* Set errno from a -errno result and return -1; pass others through. */
-#define SYSV_RET(r) ((r) < 0 ? (errno = (int)-(r), -1) : (r))
+/*
+ * Set errno from a -errno result and return -1; pass others through.
+ * -ENOTRECOVERABLE is libsysv's own word for a damaged object (libprim
+ * found its memory inconsistent, or the broker marked it so): its users
+ * see EIDRM, which the kernel gives for an object that went away.
+ */
+#define SYSV_RET(r)                                                     \
+	((r) < 0 ? (errno = (r) == -ENOTRECOVERABLE ? EIDRM : (int)-(r), -1) \
+		 : (r))
 
 /* Pointers the kernel's copy_from_user would refuse for sure (EFAULT). */
 static inline int
@@ -36,15 +43,16 @@ sysv__bad_ptr(const void *p)
 /*
  * A mapped object: one slot of the id cache, or a temporary record made
  * for one call while its slot is busy. Fields other than ctl, access and
- * perm_seq are written only while the slot is exclusively owned (BUSY) and
+ * perm_gen are written only while the slot is exclusively owned (BUSY) and
  * are stable while the caller holds a reference.
  *
- * An object the caller has no access to at all cannot be mapped (the
- * kernel refuses the attach): it gets a temporary record with base, hdr
- * and handle NULL, access 0 and the nsems the broker reported, so calls
- * can fail in the kernel's order (EFBIG, EINVAL before EACCES). Such a
- * record is never cached: the next call asks the broker again, and so
- * sees a permission change or a removal.
+ * An object the caller may not read cannot be mapped (the kernel refuses
+ * the attach; a write-only class gets no segment access at all): it gets a
+ * temporary record with base, hdr and handle NULL, the access and nsems
+ * the broker reported, so calls can fail in the kernel's order (EFBIG,
+ * EINVAL before EACCES), and a write-only caller's operations go to the
+ * broker. Such a record is never cached: the next call asks the broker
+ * again, and so sees a permission change or a removal.
  */
 struct sysv_obj {
 	_Atomic uint64_t ctl; /* CACHE_* flags and reference count */
@@ -54,7 +62,7 @@ struct sysv_obj {
 	int rw;			   /* attached read-write */
 	int nsems;		   /* semaphore sets: nsems (0 for queues) */
 	_Atomic uint32_t access;   /* PRIMD_ACC_* from the broker */
-	_Atomic uint32_t perm_seq; /* header perm_seq access belongs to */
+	_Atomic uint32_t perm_gen; /* registry perm_gen access belongs to */
 	void *base;		   /* the attached segment */
 	struct primd_obj_shm *hdr; /* == base; NULL: not mapped */
 	void *handle;		   /* struct prim_semset * or prim_msgq * */
@@ -62,6 +70,21 @@ struct sysv_obj {
 
 /* Limits the broker reported in its HELLO reply (valid once connected). */
 SYSV_HIDDEN const struct primd_info *sysv__limits(int *err);
+
+/*
+ * The registry entry of id's index (type PRIMD_SEM or PRIMD_MSG), in the
+ * registry the broker publishes read-only, or NULL when none is mapped
+ * yet. Only the broker writes it: read it with primd_ent_read, or single
+ * words with ck_pr loads.
+ */
+SYSV_HIDDEN const struct primd_ent_shm *sysv__ent(int type, int id);
+
+/*
+ * A libprim call on object id returned r: when r says the object is
+ * damaged (-ENOTRECOVERABLE), tell the broker, which checks it itself
+ * (PRIMD_REPORT). Returns r.
+ */
+SYSV_HIDDEN int sysv__judge(int type, int id, int r);
 
 /*
  * Make sure this process is registered with the broker (it said HELLO since
@@ -113,7 +136,7 @@ SYSV_HIDDEN int sysv__get_from(int type, const struct primd_rep *rep,
 /* Forget the cached mapping of id (after IPC_RMID). */
 SYSV_HIDDEN void sysv__forget(int type, int id);
 
-/* Read the ipc_perm fields of the object header (seqlock). */
+/* Read the ipc_perm fields of the object from the registry. */
 struct sysv_perm {
 	uint32_t uid, gid, cuid, cgid, mode;
 	int32_t key;

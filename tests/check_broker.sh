@@ -240,7 +240,7 @@ fi
 
 # ------------------------------------------------------- malformed input
 check "bad magic" "err=EPROTO" req HELLO 0 magic=0x12345678
-check "bad version" "err=EPROTO" req HELLO 0 version=2
+check "bad version" "err=EPROTO" req HELLO 0 version=3
 check "op 0" "err=EPROTO" req 0 sem
 check "op 99" "err=EPROTO" req 99 sem
 check "pad" "err=EINVAL" req GET sem key=0x100 pad=1
@@ -303,7 +303,7 @@ base = libc.shmat(int(open(sys.argv[1]).read()), None, 0)
 assert base not in (None, ctypes.c_void_p(-1).value)
 for a in sys.argv[2:]:
     idx, state = map(int, a.split(":"))   # struct primd_ent_shm, type sem
-    ctypes.c_uint32.from_address(base + 4096 + idx * 32).value = state
+    ctypes.c_uint32.from_address(base + 4096 + idx * 64 + 4).value = state
 ' "$S.state" "$i1:3" "$i2:1" || fail "cannot edit the registry"
 wait "$undo" || fail "undo helper failed"
 EXTRA_PIDS=

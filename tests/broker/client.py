@@ -20,14 +20,15 @@ import sys
 import time
 
 MAGIC = 0x444D5250
-VERSION = 1
+VERSION = 2
 OPS = {"HELLO": 1, "GET": 2, "OPEN": 3, "SET": 4, "RMID": 5, "INFO": 6,
-       "STAT_INDEX": 7, "LIST": 8}
+       "STAT_INDEX": 7, "LIST": 8, "SEMOP": 9, "SEMCTL": 10, "MSGSND": 11,
+       "MSGRCV": 12, "REPORT": 13}
 TYPES = {"sem": 1, "msg": 2}
 REQ = struct.Struct("<IHHIHHiiiiIIIIQ")
 # struct primd_rep: header, struct primd_info, struct primd_stat
-REP = struct.Struct("<IHHIiiiIIQ8I4IQQii" "5Iiqq2I3Q2i2q")
-assert REQ.size == 56 and REP.size == 208
+REP = struct.Struct("<IHHIiiiIIQII8I4IQQii" "5Iiqq2I3Q2i2q")
+assert REQ.size == 56 and REP.size == 216
 seqno = 0
 
 
@@ -57,9 +58,9 @@ def reply(s, want_seq=None):
     if f[0] != MAGIC or (want_seq is not None and f[3] != want_seq):
         raise SystemExit("bad reply header %r" % (f[:4],))
     return {"op": f[2], "err": f[4], "id": f[5], "shmid": f[6],
-            "access": f[7], "seg_size": f[9], "info": f[10:17],
-            "usage": f[18:21], "msgs": f[22], "bytes": f[23],
-            "max_index": f[24]}
+            "access": f[7], "seg_size": f[9], "flags": f[10],
+            "info": f[12:19], "usage": f[20:23], "msgs": f[24],
+            "bytes": f[25], "max_index": f[26]}
 
 
 def errname(e):
@@ -107,7 +108,7 @@ def main(argv):
             elif kind == 3:    # right size, random fields
                 data = bytes(rnd.getrandbits(8) for _ in range(56))
             elif kind == 4:    # right header, random body
-                data = REQ.pack(MAGIC, VERSION, rnd.randrange(0, 12), i,
+                data = REQ.pack(MAGIC, VERSION, rnd.randrange(0, 15), i,
                                 rnd.randrange(0, 4), rnd.choice([0, 0, 1]),
                                 rnd.randrange(-3, 3),
                                 rnd.randrange(-2**31, 2**31),

@@ -31,6 +31,8 @@ die(const char *what)
 	exit(2);
 }
 
+static size_t seg_len; /* the object's length, from the OPEN reply */
+
 /* HELLO (registers us), then OPEN id; return the attached segment. */
 static struct primd_obj_shm *
 open_obj(const char *path, int type, int id)
@@ -64,6 +66,7 @@ open_obj(const char *path, int type, int id)
 	h = shmat(p.shmid, NULL, 0);
 	if (h == (void *)-1)
 		die("shmat");
+	seg_len = (size_t)p.seg_size - PRIMD_OBJ_HDR;
 	return h;
 }
 
@@ -84,8 +87,8 @@ main(int argc, char **argv)
 		if (argc != 6 && argc != 7)
 			return 2;
 		h = open_obj(argv[1], PRIMD_SEM, atoi(argv[3]));
-		obj = (char *)h + h->obj_off;
-		if ((rc = prim_semset_open(obj, h->obj_len, &set)) != 0)
+		obj = (char *)h + PRIMD_OBJ_HDR;
+		if ((rc = prim_semset_open(obj, seg_len, &set)) != 0)
 			goto out;
 		if (argv[2][0] == 's') {
 			rc = prim_sem_setval(set, atoi(argv[4]), atoi(argv[5]));
@@ -112,8 +115,8 @@ main(int argc, char **argv)
 		ssize_t n;
 
 		h = open_obj(argv[1], PRIMD_MSG, atoi(argv[3]));
-		obj = (char *)h + h->obj_off;
-		if ((rc = prim_msgq_open(obj, h->obj_len, &mq)) != 0)
+		obj = (char *)h + PRIMD_OBJ_HDR;
+		if ((rc = prim_msgq_open(obj, seg_len, &mq)) != 0)
 			goto out;
 		if (argv[2][3] == 's') {
 			if (argc != 6)
