@@ -1514,10 +1514,12 @@ sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
  * completes once. Woken waiters run it too, so a waker stopped before it
  * delays nobody for long. It is a service to others, with a patience of
  * its own: if it gives up, the waiters look for themselves (each at least
- * once a second).
+ * once a second). A waiter that runs it for itself (self: its slot) gets
+ * its own decision in *self_st if it was run (else *self_st stays 0).
  */
 static void
-handoff(struct prim_semset *h, uint32_t n)
+handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
+	    uint64_t *self_st)
 {
 	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
 	struct prim_patience pt;
@@ -1548,6 +1550,8 @@ handoff(struct prim_semset *h, uint32_t n)
 		last = best;
 		if (run(h, bi, &pt, &st) < 0)
 			return;
+		if (bi == self && self_st != NULL)
+			*self_st = st;
 		if (ST_STATUS(st) == ST_DONE)
 			served = true;
 	}
@@ -1566,6 +1570,12 @@ handoff(struct prim_semset *h, uint32_t n)
 	w = ck_pr_load_64(word);
 	if (left == 0 && (w & W_SLEEPERS) && !(w & (W_HELD | W_REMOVED)))
 		ck_pr_cas_64(word, w, (w & ~W_SLEEPERS) + W_VER_ONE);
+}
+
+static void
+handoff(struct prim_semset *h, uint32_t n)
+{
+	handoff_for(h, n, UINT32_MAX, NULL);
 }
 
 static void
@@ -1806,11 +1816,25 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	write_ops(h, si, sops, nsops, u, who->proxy ? who->pid : 0);
 	if ((r = publish(h, s)) != 0)
 		goto out;
-	for (;;) {
+	for (uint32_t waiting = UINT32_MAX;;) {
 		const struct prim_sembuf *b;
 		struct timespec slice;
 
-		if ((r = run(h, si, &pt, &st)) != 0)
+		/*
+		 * SEM_8: once it waits, a caller is run only in its turn, by
+		 * the hand-off, never by itself: a waiter that saw the value
+		 * change and ran its own request would overtake an older one
+		 * that a V is serving at that moment.
+		 */
+		st = 0;
+		if (waiting != UINT32_MAX) {
+			handoff_for(h, waiting, si, &st);
+			if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
+				r = 0;
+				goto out;
+			}
+		}
+		if (st == 0 && (r = run(h, si, &pt, &st)) != 0)
 			goto out;
 		switch (ST_STATUS(st)) {
 		case ST_DONE:
@@ -1853,6 +1877,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			ck_pr_store_64(&s->ticket,
 				       ck_pr_faa_64(&h->shm->tickets, 1) + 1);
 		mark_waiting(h, si, b->sem_num, b->sem_op);
+		waiting = b->sem_num;
 		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
 		if (wval(w) != ST_VAL(st)) {
 			/* Changed since the decision. */

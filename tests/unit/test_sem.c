@@ -654,6 +654,42 @@ test_reap_live_is_noop(void **state)
 
 /* A zombie (exited, not yet waited for) is dead: the broker is not its
  * parent and reaps it before anyone waits. */
+/*
+ * FIFO among waiters: A waits, then B, both for one unit; one V must go to
+ * A. A waiter that saw the value change used to run its own request and
+ * overtake A while the V was serving it (1 round in 30). Repeated, since
+ * the race needs many rounds to show.
+ */
+static void
+test_fifo_two_waiters(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int round = 0; round < 100; round++) {
+		pid_t p[2];
+		int st;
+
+		assert_int_equal(prim_sem_setval(f->set, 0, 0), 0);
+		for (int i = 0; i < 2; i++) {
+			p[i] = fork();
+			assert_true(p[i] >= 0);
+			if (p[i] == 0) {
+				alarm(5);
+				_exit(op1(f->set, 0, -1, 0) == 0 ? 0 : 1);
+			}
+			while (prim_sem_getncnt(f->set, 0) < i + 1)
+				usleep(100);
+		}
+		assert_int_equal(op1(f->set, 0, 1, 0), 0);
+		assert_int_equal(waitpid(p[0], &st, 0), p[0]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(prim_sem_getncnt(f->set, 0), 1);
+		kill(p[1], SIGKILL);
+		assert_int_equal(waitpid(p[1], &st, 0), p[1]);
+		assert_int_equal(prim_semset_reap(f->set, p[1]), 0);
+	}
+}
+
 static void
 test_reap_zombie(void **state)
 {
@@ -712,6 +748,7 @@ main(void)
 		T(test_killed_waiter_leaves_counts),
 		T(test_reap_live_is_noop),
 		T(test_reap_zombie),
+		T(test_fifo_two_waiters),
 #undef T
 	};
 
