@@ -22,58 +22,12 @@
 
 #include "prim/msgq.h"
 #include "prim/sem.h"
-#include "proto.h"
-
-static void
-die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static size_t seg_len; /* the object's length, from the OPEN reply */
-
-/* HELLO (registers us), then OPEN id; return the attached segment. */
-static struct primd_obj_shm *
-open_obj(const char *path, int type, int id)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	struct primd_req q;
-	struct primd_rep p;
-	struct primd_obj_shm *h;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die("connect");
-	for (int op = PRIMD_HELLO; op <= PRIMD_OPEN; op += PRIMD_OPEN - 1) {
-		memset(&q, 0, sizeof(q));
-		q.magic = PRIMD_MAGIC;
-		q.version = PRIMD_VERSION;
-		q.op = (uint16_t)op;
-		q.seq = (uint32_t)op;
-		q.type = (uint16_t)type;
-		q.id = id;
-		if (send(fd, &q, sizeof(q), 0) != sizeof(q) ||
-		    recv(fd, &p, sizeof(p), 0) != sizeof(p))
-			die("broker");
-		if (p.err != 0) {
-			fprintf(stderr, "prim_helper: op %d: %s\n", op,
-				strerror(p.err));
-			exit(2);
-		}
-	}
-	h = shmat(p.shmid, NULL, 0);
-	if (h == (void *)-1)
-		die("shmat");
-	seg_len = (size_t)p.seg_size - PRIMD_OBJ_HDR;
-	return h;
-}
+#include "open_obj.h"
 
 int
 main(int argc, char **argv)
 {
-	struct primd_obj_shm *h;
+	char *h;
 	void *obj;
 	int rc;
 
@@ -86,9 +40,9 @@ main(int argc, char **argv)
 
 		if (argc != 6 && argc != 7)
 			return 2;
-		h = open_obj(argv[1], PRIMD_SEM, atoi(argv[3]));
+		h = open_obj(argv[1], PRIMD_SEM, atoi(argv[3]), 1);
 		obj = (char *)h + PRIMD_OBJ_HDR;
-		if ((rc = prim_semset_open(obj, seg_len, &set)) != 0)
+		if ((rc = prim_semset_open(obj, open_obj_len, &set)) != 0)
 			goto out;
 		if (argv[2][0] == 's') {
 			rc = prim_sem_setval(set, atoi(argv[4]), atoi(argv[5]));
@@ -114,9 +68,9 @@ main(int argc, char **argv)
 		long type = 0;
 		ssize_t n;
 
-		h = open_obj(argv[1], PRIMD_MSG, atoi(argv[3]));
+		h = open_obj(argv[1], PRIMD_MSG, atoi(argv[3]), 1);
 		obj = (char *)h + PRIMD_OBJ_HDR;
-		if ((rc = prim_msgq_open(obj, seg_len, &mq)) != 0)
+		if ((rc = prim_msgq_open(obj, open_obj_len, &mq)) != 0)
 			goto out;
 		if (argv[2][3] == 's') {
 			if (argc != 6)

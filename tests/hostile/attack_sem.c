@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A hostile writer of a semaphore set: run as a uid that may write the set
+ * (its own, or someone's 0666 set), it maps the set through the broker as
+ * libsysv would and writes one protocol word with a value no honest
+ * process writes, or keeps writing (churn, scribble) for some seconds.
+ * White-box: it includes prim/sem.c for the layout.
+ *
+ *   attack_sem SOCK ID WORD [SECONDS]
+ *
+ * WORD: held tag removed sleepers active active-range astate idents
+ * undo-idents count frozen-req pidv churn scribble
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../broker/open_obj.h"
+#include "sem.c"
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A pid that is dead: a child forked and waited for. */
+static pid_t
+dead_pid(void)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		_exit(0);
+	waitpid(p, NULL, 0);
+	return p;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct prim_semset *set;
+	struct prim_semset *h;
+	const char *w;
+	double until;
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	char *base;
+	int rc;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: attack_sem SOCK ID WORD [SECONDS]\n");
+		return 2;
+	}
+	base = open_obj(argv[1], PRIMD_SEM, atoi(argv[2]), 1);
+	if ((rc = prim_semset_open(base + PRIMD_OBJ_HDR, open_obj_len, &set)) !=
+	    0) {
+		fprintf(stderr, "attack_sem: open: %s\n", strerror(-rc));
+		return 2;
+	}
+	h = hdr(set);
+	w = argv[3];
+	until = now_s() + (argc > 4 ? atof(argv[4]) : 0);
+	if (strcmp(w, "held") == 0) {
+		for (uint32_t n = 0; n < h->nsems; n++)
+			__atomic_fetch_or(&sem_at(h, n)->word, W_HELD | tag_of(4242), __ATOMIC_SEQ_CST);
+	} else if (strcmp(w, "tag") == 0) {
+		__atomic_fetch_or(&sem_at(h, 0)->word, W_TAG_MASK, __ATOMIC_SEQ_CST);
+	} else if (strcmp(w, "removed") == 0) {
+		__atomic_fetch_or(&sem_at(h, 0)->word, W_REMOVED, __ATOMIC_SEQ_CST);
+	} else if (strcmp(w, "sleepers") == 0) {
+		for (uint32_t n = 0; n < h->nsems; n++)
+			__atomic_fetch_or(&sem_at(h, n)->word, W_SLEEPERS, __ATOMIC_SEQ_CST);
+	} else if (strcmp(w, "active") == 0) {
+		/* An active request in slot 0, frozen, with insane content. */
+		struct prim_slot_shm *s = slot_at(h, 0);
+
+		s->kind = 77;
+		s->req = REQ_PUBLISHED | W_HELD | tag_of(99);
+		h->shm->active = 99ULL << 16 | 1;
+	} else if (strcmp(w, "active-range") == 0) {
+		h->shm->active = 5ULL << 16 | 0xfff0;
+	} else if (strcmp(w, "astate") == 0) {
+		h->shm->astate = ~0ULL;
+		h->shm->active = h->shm->active + (1ULL << 16);
+	} else if (strcmp(w, "idents") == 0) {
+		uint64_t id = (uint64_t)(uint32_t)dead_pid() | 7ULL << 32;
+
+		for (uint32_t i = 0; i < h->nslots; i++)
+			slot_at(h, i)->ident = id;
+	} else if (strcmp(w, "undo-idents") == 0) {
+		uint64_t id = (uint64_t)(uint32_t)dead_pid() | 7ULL << 32;
+
+		for (uint32_t i = 0; i < h->nprocs; i++) {
+			undo_at(h, i)->ident = id;
+			undo_at(h, i)->adj[0] = 0x7fff;
+		}
+	} else if (strcmp(w, "count") == 0) {
+		/* A published waiting request claiming 0xffffffff ops. */
+		struct prim_slot_shm *s = slot_at(h, 1);
+
+		s->ident = prim__ident();
+		s->kind = REQ_OPS;
+		s->nops = 0xffffffffu;
+		s->ndist = 1;
+		slot_dist(h, s)[0] = 0;
+		s->ticket = 1;
+		s->wait_sem = 1;
+		s->wait_kind = WAIT_N;
+		s->req = REQ_PUBLISHED;
+		__atomic_fetch_or(&sem_at(h, 0)->word, W_SLEEPERS, __ATOMIC_SEQ_CST);
+	} else if (strcmp(w, "frozen-req") == 0) {
+		struct prim_slot_shm *s = slot_at(h, 2);
+
+		s->ident = (uint64_t)(uint32_t)dead_pid() | 1ULL << 32;
+		s->kind = REQ_OPS;
+		s->req = REQ_PUBLISHED | W_HELD | tag_of(31);
+	} else if (strcmp(w, "pidv") == 0) {
+		for (uint32_t n = 0; n < h->nsems; n++)
+			sem_at(h, n)->pidv = ~0ULL;
+	} else if (strcmp(w, "churn") == 0) {
+		/* A live writer: every word's version, over and over. */
+		do
+			for (uint32_t n = 0; n < h->nsems; n++)
+				ck_pr_add_64(&sem_at(h, n)->word, W_VER_ONE);
+		while (now_s() < until);
+	} else if (strcmp(w, "scribble") == 0) {
+		uint64_t *m = (uint64_t *)(void *)h->shm;
+		size_t nw = h->shm->seg.size / 8;
+
+		do {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			m[x % nw] = (x & 1) ? x : x & 0x7ffff;
+			usleep(100);
+		} while (now_s() < until);
+	} else {
+		fprintf(stderr, "attack_sem: unknown word %s\n", w);
+		return 2;
+	}
+	printf("attack_sem: %s written into set %s\n", w, argv[2]);
+	return 0;
+}
