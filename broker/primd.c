@@ -8,6 +8,10 @@
  * disconnected. Everything it knows, apart from connections and pidfds, is
  * in the registry segment (registry.c), so it may crash, exit when idle or
  * restart, and the next primd re-adopts every object.
+ *
+ * Quotas (doc/design.md, "Quotas and fairness"): what one uid may make the
+ * broker hold is bounded by quota.c, checked here at accept and when a
+ * process is first watched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +34,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "quota.h"
 #include "registry.h"
 
 #ifndef SYS_pidfd_open
@@ -52,9 +57,11 @@ struct client {
 };
 
 static struct primd_reg reg;
+static struct primd_quota_conf qconf;
 static struct client *clients[MAX_CLIENTS];
 static int nclients;
 static int pidfds[PRIMD_NPROCS];
+static uid_t proc_uid[PRIMD_NPROCS]; /* charged for slot, while watched */
 static int nprocs;
 static int epfd = -1;
 static int timer_fd = -1;
@@ -82,7 +89,9 @@ usage(FILE *f)
 	    "             [--semmsl N] [--semmns N] [--semopm N] [--semmni N]\n"
 	    "             [--msgmax N] [--msgmnb N] [--msgmni N]\n"
 	    "             [--sem-nprocs N] [--sem-nslots N]\n"
-	    "             [--msg-qbytes-max N] [--msg-nslots N]\n");
+	    "             [--msg-qbytes-max N] [--msg-nslots N]\n"
+	    "             [--quota-conns N] [--quota-procs N]\n"
+	    "             [--quota-objects N] [--quota-bytes N]\n");
 }
 
 static uint64_t
@@ -166,7 +175,29 @@ parse_num(const char *s, const char *opt, unsigned long max, unsigned long *out)
 }
 
 /* ------------------------------------------------------------------
+ * Log lines a flood could repeat: at most one a second of each kind.
+ */
+
+enum { LOG_CONNS, LOG_PROCS, LOG_NKINDS };
+
+static int
+log_now(int kind)
+{
+	static time_t last[LOG_NKINDS];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (last[kind] != 0 && ts.tv_sec == last[kind])
+		return 0;
+	last[kind] = ts.tv_sec;
+	return 1;
+}
+
+/* ------------------------------------------------------------------
  * Process registration (pidfd)
+ *
+ * A watched slot (pidfds[slot] >= 0) is charged to proc_uid[slot]
+ * (quota.c); a slot that is not watched is dropped from the registry.
  */
 
 static void
@@ -176,13 +207,37 @@ forget_proc(int slot)
 		close(pidfds[slot]); /* also leaves the epoll set */
 		pidfds[slot] = -1;
 		nprocs--;
+		primd__quota_proc_release(proc_uid[slot]);
 	}
 	primd__proc_drop(&reg, slot);
 }
 
-/* Start watching pid (start time start) in registry slot `slot`. */
+/* The effective uid of pid, from /proc; uid 0 (charged to no quota, only
+ * to the total) if it cannot be read: the process is exiting. */
+static uid_t
+proc_euid(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long r, e;
+	uid_t uid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Uid: %lu %lu", &r, &e) == 2) {
+			uid = (uid_t)e;
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+/* Start watching pid (start time start) in registry slot `slot`, charged
+ * to uid (the caller has admitted or charged it). */
 static int
-watch(int slot, pid_t pid, uint64_t start)
+watch(int slot, pid_t pid, uint64_t start, uid_t uid)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 
@@ -200,13 +255,19 @@ watch(int slot, pid_t pid, uint64_t start)
 		return -e;
 	}
 	pidfds[slot] = fd;
+	proc_uid[slot] = uid;
 	nprocs++;
 	return 0;
 }
 
-/* Register a client's process, once per process (exec keeps the pid). */
+/*
+ * Register a client's process, once per process (exec keeps the pid),
+ * charged to uid. Over its quota it is not watched: if it owns state in
+ * an object, the owner sweep (sweep_owners) finds it and reaps it after
+ * its death.
+ */
 static void
-register_proc(pid_t pid)
+register_proc(pid_t pid, uid_t uid)
 {
 	uint64_t start;
 	int slot, rc;
@@ -224,16 +285,26 @@ register_proc(pid_t pid)
 		forget_proc(slot);
 		primd__reg_reap(&reg, pid);
 	}
+	if (primd__quota_proc_admit(uid) != 0) {
+		if (log_now(LOG_PROCS))
+			fprintf(stderr,
+				"primd: uid %u is at its process quota, "
+				"pid %d is not watched\n",
+				(unsigned)uid, (int)pid);
+		return;
+	}
 	slot = primd__proc_add(&reg, pid, start);
 	if (slot < 0) {
+		primd__quota_proc_release(uid);
 		fprintf(stderr,
 			"primd: process table full, pid %d is not "
 			"watched\n",
 			(int)pid);
 		return;
 	}
-	rc = watch(slot, pid, start);
+	rc = watch(slot, pid, start, uid);
 	if (rc != 0) {
+		primd__quota_proc_release(uid);
 		primd__proc_drop(&reg, slot);
 		if (rc == -ESRCH)
 			primd__reg_reap(&reg, pid);
@@ -265,29 +336,37 @@ proc_died(int slot)
 		primd__reg_reap(&reg, pid);
 }
 
-/* After adoption: watch the processes the last broker watched. */
+/*
+ * After adoption: watch the processes the last broker watched, charged
+ * without a check (they were admitted then; a smaller quota now only
+ * refuses new ones).
+ */
 static void
 adopt_procs(void)
 {
 	for (int i = 0; i < PRIMD_NPROCS; i++) {
 		pid_t pid = reg.shm->proc[i].pid;
 		uint64_t start = reg.shm->proc[i].start;
+		uid_t uid = pid > 0 ? proc_euid(pid) : 0;
 
 		if (pid == 0)
 			continue;
-		if (pid < 0 || watch(i, pid, start) != 0) {
+		if (pid < 0 || watch(i, pid, start, uid) != 0) {
 			/* Died (or the pid is another process's now). */
 			primd__proc_drop(&reg, i);
 			if (pid > 0)
 				primd__reg_reap(&reg, pid);
+			continue;
 		}
+		primd__quota_proc_charge(uid);
 	}
 }
 
 /*
  * A process that owns state in an object but that this broker does not
  * watch (a fork child whose first call found no broker running, so it
- * never registered): watch it if it lives, reap it if it is dead.
+ * never registered, or a process over its quota): watch it if it lives
+ * and may be, reap it if it is dead.
  */
 static void
 sweep_one(pid_t pid)
@@ -299,7 +378,7 @@ sweep_one(pid_t pid)
 	if (primd__proc_start(pid) == 0)
 		primd__reg_reap(&reg, pid);
 	else
-		register_proc(pid);
+		register_proc(pid, proc_euid(pid));
 }
 
 /* Every SWEEP_MS, and once after adoption. */
@@ -323,6 +402,7 @@ drop_client(int i)
 	if (c == NULL)
 		return;
 	close(c->fd);
+	primd__quota_conn_release(c->cred.uid);
 	free(c->cred.groups);
 	free(c);
 	clients[i] = NULL;
@@ -355,6 +435,11 @@ peer_groups(int fd, struct primd_cred *cr)
 	return 0;
 }
 
+/*
+ * Accept every pending connection. A connection over its uid's quota (or
+ * past the slots left to it) is closed before it costs anything but its
+ * SO_PEERCRED.
+ */
 static void
 accept_clients(int lfd)
 {
@@ -373,16 +458,27 @@ accept_clients(int lfd)
 					strerror(errno));
 			return;
 		}
-		if (nclients >= MAX_CLIENTS ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    len != sizeof(uc)) {
 			close(fd);
 			continue;
 		}
+		if (primd__quota_conn_admit(uc.uid) != 0) {
+			if (log_now(LOG_CONNS))
+				fprintf(stderr,
+					"primd: uid %u is at its connection "
+					"quota, connection of pid %d "
+					"closed\n",
+					(unsigned)uc.uid, (int)uc.pid);
+			close(fd);
+			continue;
+		}
+		/* The quota's totals keep a slot free for this one. */
 		for (i = 0; i < MAX_CLIENTS && clients[i] != NULL; i++)
 			;
 		c = calloc(1, sizeof(*c));
 		if (i == MAX_CLIENTS || c == NULL) {
+			primd__quota_conn_release(uc.uid);
 			free(c);
 			close(fd);
 			continue;
@@ -401,6 +497,7 @@ accept_clients(int lfd)
 		}
 		if (peer_groups(fd, &c->cred) != 0 ||
 		    ep_add(fd, EPOLLIN | EPOLLRDHUP, ev(EV_CLIENT, i)) != 0) {
+			primd__quota_conn_release(uc.uid);
 			free(c->cred.groups);
 			free(c);
 			close(fd);
@@ -455,7 +552,7 @@ serve(int i)
 			if (!c->registered &&
 			    rxbuf.req.magic == PRIMD_MAGIC &&
 			    rxbuf.req.version == PRIMD_VERSION) {
-				register_proc(c->cred.pid);
+				register_proc(c->cred.pid, c->cred.uid);
 				c->registered = 1;
 			}
 			extra = primd__reg_handle(
@@ -608,7 +705,11 @@ enum {
 	O_SEMNPROCS,
 	O_SEMNSLOTS,
 	O_QBMAX,
-	O_MSGNSLOTS
+	O_MSGNSLOTS,
+	O_QCONNS,
+	O_QPROCS,
+	O_QOBJECTS,
+	O_QBYTES
 };
 
 static const struct option longopts[] = {
@@ -626,12 +727,17 @@ static const struct option longopts[] = {
     {"sem-nslots", required_argument, NULL, O_SEMNSLOTS},
     {"msg-qbytes-max", required_argument, NULL, O_QBMAX},
     {"msg-nslots", required_argument, NULL, O_MSGNSLOTS},
+    {"quota-conns", required_argument, NULL, O_QCONNS},
+    {"quota-procs", required_argument, NULL, O_QPROCS},
+    {"quota-objects", required_argument, NULL, O_QOBJECTS},
+    {"quota-bytes", required_argument, NULL, O_QBYTES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 static int
-parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
+parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf,
+	   struct primd_quota_conf *qc)
 {
 	int o, qbmax_set = 0;
 	unsigned long v;
@@ -664,6 +770,9 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
 			break;
 		case O_QBMAX:
 			max = INT32_MAX;
+			break;
+		case O_QBYTES:
+			max = ULONG_MAX;
 			break;
 		}
 		if (parse_num(optarg, name, max, &v) != 0)
@@ -706,6 +815,18 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
 		case O_MSGNSLOTS:
 			cf->msg_nslots = (uint32_t)v;
 			break;
+		case O_QCONNS:
+			qc->conns = v;
+			break;
+		case O_QPROCS:
+			qc->procs = v;
+			break;
+		case O_QOBJECTS:
+			qc->objects = v;
+			break;
+		case O_QBYTES:
+			qc->bytes = v;
+			break;
 		}
 	}
 	if (optind != argc) {
@@ -743,8 +864,11 @@ main(int argc, char **argv)
 	default_limits(&cf.lim);
 	cf.sem_nprocs = 256;
 	cf.sem_nslots = 256;
-	if (parse_args(argc, argv, &sock, &cf) != 0)
+	primd__quota_defaults(&qconf);
+	if (parse_args(argc, argv, &sock, &cf, &qconf) != 0)
 		return 2;
+	qconf.total_conns = MAX_CLIENTS;
+	qconf.total_procs = PRIMD_NPROCS;
 	if (sock == NULL) {
 		rc = primd__sock_path(pathbuf, sizeof(pathbuf), 1);
 		if (rc != 0) {
@@ -798,7 +922,7 @@ main(int argc, char **argv)
 	}
 
 	txcap = sizeof(struct primd_msgrcv_rep) + cf.lim.msgmax;
-	if ((txbuf = malloc(txcap)) == NULL) {
+	if ((txbuf = malloc(txcap)) == NULL || primd__quota_init(&qconf) != 0) {
 		perror("primd: malloc");
 		return 1;
 	}

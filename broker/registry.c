@@ -28,6 +28,7 @@
 
 #include "prim/msgq.h"
 #include "prim/sem.h"
+#include "quota.h"
 #include "registry.h"
 
 #define T_SEM 0
@@ -258,6 +259,7 @@ remove_obj(struct primd_reg *r, int t, int i)
 		}
 	}
 	(void)shmctl(e->shmid, IPC_RMID, NULL);
+	primd__quota_obj_release(PRIMD_QUOTA_OBJ(t, i)); /* quota.c */
 	if (o->counted) {
 		r->nobj[t]--;
 		if (t == T_SEM)
@@ -429,6 +431,16 @@ adopt_one(struct primd_reg *r, int t, int i)
 	}
 	/* A segment mirrored by an older broker: the current rule. */
 	mirror_perm(e->shmid, h);
+	/*
+	 * quota.c: charge the creator. The kernel's cuid is the creator's
+	 * when the segment was made under the creator's euid; otherwise the
+	 * header is the only record (the registry entry should hold it:
+	 * see doc/design.md, "Who writes what").
+	 */
+	primd__quota_obj_charge(PRIMD_QUOTA_OBJ(t, i),
+				ds.shm_perm.cuid != geteuid() ? ds.shm_perm.cuid
+							      : h->cuid,
+				e->seg_size);
 	r->nobj[t]++;
 	if (t == T_SEM)
 		r->nsems += e->nsems;
@@ -452,6 +464,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 		r->shm = s;
 		r->shmid = shmid;
 		s->generation++;
+		primd__quota_obj_charge(PRIMD_QUOTA_REG, geteuid(), sizeof(*s));
 		for (int t = 0; t < 2; t++)
 			for (int i = 0; i < PRIMD_NIDX; i++) {
 				struct primd_ent_shm *e = &s->ent[t][i];
@@ -478,13 +491,17 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 		*adopted = n;
 		return 0;
 	}
+	if ((rc = primd__quota_obj_admit(geteuid(), sizeof(*s))) != 0)
+		return rc; /* quota.c: no shm id left for prim */
 	shmid = shmget(IPC_PRIVATE, sizeof(*s), IPC_CREAT | 0600);
 	if (shmid < 0)
 		return -errno;
+	primd__quota_obj_charge(PRIMD_QUOTA_REG, geteuid(), sizeof(*s));
 	s = shmat(shmid, NULL, 0);
 	if (s == (void *)-1) {
 		rc = -errno;
 		shmctl(shmid, IPC_RMID, NULL);
+		primd__quota_obj_release(PRIMD_QUOTA_REG);
 		return rc;
 	}
 	s->version = PRIMD_REG_VERSION;
@@ -498,6 +515,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 	if ((rc = write_state(statefile, shmid)) != 0) {
 		shmdt(s);
 		shmctl(shmid, IPC_RMID, NULL);
+		primd__quota_obj_release(PRIMD_QUOTA_REG);
 		return rc;
 	}
 	r->shm = s;
@@ -616,9 +634,13 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	e = &r->shm->ent[t][i];
 	o = &r->obj[t][i];
 	seg = page_round(PRIMD_OBJ_HDR + objlen);
+	/* quota.c: the creator's quotas and prim's share of shm ids. */
+	if ((rc = primd__quota_obj_admit(c->uid, seg)) != 0)
+		return -rc;
 	shmid = shmget(IPC_PRIVATE, seg, IPC_CREAT | 0600);
 	if (shmid < 0)
 		return errno == ENOSPC ? ENOSPC : ENOMEM;
+	primd__quota_obj_charge(PRIMD_QUOTA_OBJ(t, i), c->uid, seg);
 	/* From here a crash leaves a CREATING slot that adoption removes. */
 	e->shmid = shmid;
 	e->seg_size = seg;
@@ -670,6 +692,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	return 0;
 fail:
 	(void)shmctl(shmid, IPC_RMID, NULL);
+	primd__quota_obj_release(PRIMD_QUOTA_OBJ(t, i)); /* quota.c */
 	free_ent(e);
 	return rc;
 }
