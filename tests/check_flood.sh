@@ -10,6 +10,9 @@
 #            prim's share), root still creates through the broker until
 #            prim's share is used, and the kernel's own shmget still gets
 #            the whole reserve;
+#   requests nobody floods requests over 200 connections while root sends
+#            its own: every one answered within the hang bound; root's
+#            latency is printed, idle and under the flood (a measurement);
 #   objects  --quota-objects 10 and --quota-bytes: nobody's next creation is
 #            ENOSPC, root's is not; a restarted broker charges what it
 #            adopts;
@@ -61,7 +64,7 @@ if [ -z "${PRIM_FLOOD_PART:-}" ]; then
 		"$here/broker/prim_helper.c" "$B/libprim.a" -lck -lpthread ||
 		fail "cannot build prim_helper"
 	chmod 755 "$tmp/flood" "$tmp/prim_helper"
-	for part in conns table shmmni objects limits; do
+	for part in conns table shmmni requests objects limits; do
 		mkdir "$tmp/$part" && chmod 755 "$tmp/$part" || exit 1
 		PRIM_FLOOD_PART=$part PRIM_FLOOD_TMP=$tmp $IPCNS sh "$0" ||
 			exit 1
@@ -173,6 +176,25 @@ until_watched() {
 	done
 }
 
+# counts N: make both floods (spam, rspam) print their count, wait until
+# each has printed N of them.
+counts() {
+	kill -USR1 "$spam" "$rspam" || fail "a flood is gone"
+	for f in "$D/spam" "$D/rspam"; do
+		i=0
+		while [ "$(grep -c requests= "$f")" -lt "$1" ]; do
+			i=$((i + 1))
+			[ $i -lt 600 ] || fail "no count from $f"
+			sleep 0.01
+		done
+	done
+}
+
+# count FILE N: the Nth count a flood printed.
+count() {
+	grep requests= "$1" | sed -n "$2s/.*requests=\([0-9]*\).*/\1/p"
+}
+
 # semval: semaphore 0 of the first set (primctl ipcs --json).
 semval() {
 	"$PRIMCTL" ipcs --sock "$S" --json >"$D/ipcs.json" || fail "ipcs"
@@ -238,6 +260,40 @@ shmmni)
 	"$PRIMCTL" ipcrm --sock "$S" --all || fail "primctl ipcrm"
 	stop_broker
 	echo "check_flood: shmmni: nobody 24 of 48, root the rest, the kernel its 16: ok"
+	;;
+requests)
+	start_broker "$S"
+	idle=$("$FLOOD" "$S" lat 300) || fail "root, idle: $idle"
+	bg "$D/spam" $NOBODY "$FLOOD" "$S" spam 200
+	expect "nobody's connections" "spam connections=200" \
+		"$(cat "$D/spam")"
+	spam=$BG
+	busy=$("$FLOOD" "$S" lat 300) || fail "root under the flood: $busy"
+	# The service each uid gets, over one second (a measurement): root
+	# floods too, over one connection, as nobody does over 200.
+	bg "$D/rspam" "$FLOOD" "$S" spam 1
+	rspam=$BG
+	counts 1
+	sleep 1
+	counts 2
+	kill -0 "$spam" 2>/dev/null || fail "the flood stopped early"
+	finish "$spam"
+	finish "$rspam"
+	# Every flooder read its replies: none was dropped.
+	expect "nobody's connections at the end" "connections=200" \
+		"$(tail -1 "$D/spam")"
+	echo "check_flood: requests: root's latency, idle:"
+	echo "$idle" | sed 's/^/    /'
+	echo "check_flood: requests: root's latency under nobody's flood" \
+		"over 200 connections:"
+	echo "$busy" | sed 's/^/    /'
+	n=$(($(count "$D/spam" 2) - $(count "$D/spam" 1)))
+	r=$(($(count "$D/rspam" 2) - $(count "$D/rspam" 1)))
+	echo "check_flood: requests: answered in 1 s, both flooding:" \
+		"nobody (200 connections) $n, root (1 connection) $r"
+	alive "the request flood"
+	stop_broker
+	echo "check_flood: requests: every root request answered: ok"
 	;;
 objects)
 	start_broker "$S" --quota-objects 10
