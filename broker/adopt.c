@@ -22,6 +22,7 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include "quota.h"
 #include "registry.h"
 
 static int
@@ -135,6 +136,8 @@ adopt_one(struct primd_reg *r, int t, int i)
 		primd__ent_free(e); /* the segment is gone (or is another) */
 		return 0;
 	}
+	/* Charged to its creator, from the registry (quota.c). */
+	primd__quota_obj_charge(PRIMD_QUOTA_OBJ(t, i), e->cuid, e->seg_size);
 	if (e->state == PRIMD_ENT_REMOVING) {
 		/* Half removed by a broker that died: finish it. */
 		primd__remove(r, t, i);
@@ -182,6 +185,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 		r->shm = s;
 		r->shmid = shmid;
 		s->generation++;
+		primd__quota_obj_charge(PRIMD_QUOTA_REG, geteuid(), sizeof(*s));
 		for (int t = 0; t < 2; t++)
 			for (int i = 0; i < PRIMD_NIDX; i++) {
 				struct primd_ent_shm *e = &s->ent[t][i];
@@ -212,14 +216,18 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 		*adopted = n;
 		return 0;
 	}
+	if ((rc = primd__quota_obj_admit(geteuid(), sizeof(*s))) != 0)
+		return rc; /* quota.c: no shm id left for prim */
 	/* Only the broker writes it; every client may read it. */
 	shmid = shmget(IPC_PRIVATE, sizeof(*s), IPC_CREAT | 0644);
 	if (shmid < 0)
 		return -errno;
+	primd__quota_obj_charge(PRIMD_QUOTA_REG, geteuid(), sizeof(*s));
 	s = shmat(shmid, NULL, 0);
 	if (s == (void *)-1) {
 		rc = -errno;
 		shmctl(shmid, IPC_RMID, NULL);
+		primd__quota_obj_release(PRIMD_QUOTA_REG);
 		return rc;
 	}
 	s->version = PRIMD_REG_VERSION;
@@ -235,6 +243,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 	if ((rc = write_state(statefile, shmid)) != 0) {
 		shmdt(s);
 		shmctl(shmid, IPC_RMID, NULL);
+		primd__quota_obj_release(PRIMD_QUOTA_REG);
 		return rc;
 	}
 	r->shm = s;

@@ -8,6 +8,25 @@
  * disconnected. Everything it knows, apart from connections and pidfds, is
  * in the registry segment (registry.c), so it may crash, exit when idle or
  * restart, and the next primd re-adopts every object.
+ *
+ * Fairness (doc/design.md, "Quotas and fairness"): what one uid may make
+ * the broker hold is bounded by quota.c, checked here at accept and when a
+ * process is first watched; and the time it gets is bounded here. Ready
+ * connections wait in one queue per uid, and the uids with ready
+ * connections in one queue of turns: a turn serves one request of the
+ * uid's first ready connection, which goes to the back of its uid's queue,
+ * and the uid to the back of the turns. A uid with many connections thus
+ * gets no more service than a uid with one.
+ *
+ * Each wake-up accepts at most ACCEPT_PER_WAKE connections, handles at
+ * most DEATHS_PER_WAKE process deaths and serves one round of turns (at
+ * most SERVE_PER_WAKE receives), then goes back to epoll: epoll is
+ * level-triggered, what is left is reported again, and signals, the timer
+ * and deaths are never starved. A connection is reported once
+ * (EPOLLONESHOT) and re-armed only when a receive finds it empty, so a
+ * wake-up sees only what became ready since the last one, and going back
+ * to epoll after every round costs little: a request that arrives waits
+ * for the round under way, not for every ready connection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +49,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "quota.h"
 #include "registry.h"
 
 #ifndef SYS_pidfd_open
@@ -43,18 +63,52 @@
 #define MAX_GROUPS   65536
 #define EXIT_RUNNING 3
 
+/* Work per wake-up of the loop (see the file comment). */
+#define ACCEPT_PER_WAKE 64
+#define SERVE_PER_WAKE	64
+#define DEATHS_PER_WAKE 64 /* each reap walks every object */
+/* Every fd in the epoll set: one wake-up sees every ready connection. */
+#define MAX_EVENTS (3 + MAX_CLIENTS + PRIMD_NPROCS)
+
 enum { EV_LISTEN, EV_SIGNAL, EV_TIMER, EV_CLIENT, EV_PROC };
+
+struct uidq;
 
 struct client {
 	int fd;
+	int idx; /* in clients[] */
 	int registered;
+	int queued;	      /* in its uid's queue of ready connections */
+	struct client *qnext; /* that queue */
+	struct uidq *uq;      /* its uid's queue */
 	struct primd_cred cred;
 };
 
+/*
+ * One uid with connections: its ready connections, in the order they are
+ * served, and its place in the queue of turns. Freed when the uid has no
+ * connection left and no turn pending.
+ */
+struct uidq {
+	uid_t uid;
+	int nconns;
+	int active; /* in the queue of turns, or taking its turn */
+	struct client *head, *tail;
+	struct uidq *tnext; /* queue of turns */
+	struct uidq *hnext; /* hash chain */
+};
+
+#define UIDQ_BUCKETS 1024
+
 static struct primd_reg reg;
+static struct primd_quota_conf qconf;
 static struct client *clients[MAX_CLIENTS];
 static int nclients;
+static struct uidq *uidqs[UIDQ_BUCKETS];
+static struct uidq *turn_head, *turn_tail;
+static int nturns; /* uids in the queue of turns */
 static int pidfds[PRIMD_NPROCS];
+static uid_t proc_uid[PRIMD_NPROCS]; /* charged for slot, while watched */
 static int nprocs;
 static int epfd = -1;
 static int timer_fd = -1;
@@ -63,8 +117,8 @@ static long idle_exit; /* seconds, 0: never */
 
 /*
  * One request datagram (the fixed struct and the longest trailer the
- * limits allow, primd__trailer_max, plus one byte to see a longer one) and
- * one reply trailer (PRIMD_MSGRCV: a message). Sized at start-up.
+ * limits allow, primd__trailer_max, plus one byte to see a longer one),
+ * sized at start-up.
  */
 static struct primd_req *rxreq;
 static unsigned char *rxbuf;
@@ -81,7 +135,9 @@ usage(FILE *f)
 	    "             [--semmsl N] [--semmns N] [--semopm N] [--semmni N]\n"
 	    "             [--msgmax N] [--msgmnb N] [--msgmni N]\n"
 	    "             [--sem-nprocs N] [--sem-nslots N]\n"
-	    "             [--msg-qbytes-max N] [--msg-nslots N]\n");
+	    "             [--msg-qbytes-max N] [--msg-nslots N]\n"
+	    "             [--quota-conns N] [--quota-procs N]\n"
+	    "             [--quota-objects N] [--quota-bytes N]\n");
 }
 
 static uint64_t
@@ -96,6 +152,20 @@ ep_add(int fd, uint32_t events, uint64_t data)
 	struct epoll_event e = {.events = events, .data.u64 = data};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+}
+
+/* A connection is reported once, until re-armed (see the file comment). */
+#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
+
+/* Report connection fd (slot idx) again when it is readable: at once if
+ * it already is. */
+static int
+ep_rearm(int fd, int idx)
+{
+	struct epoll_event e = {.events = CLIENT_EVENTS,
+				.data.u64 = ev(EV_CLIENT, idx)};
+
+	return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
 }
 
 /* ------------------------------------------------------------------
@@ -165,7 +235,29 @@ parse_num(const char *s, const char *opt, unsigned long max, unsigned long *out)
 }
 
 /* ------------------------------------------------------------------
+ * Log lines a flood could repeat: at most one a second of each kind.
+ */
+
+enum { LOG_CONNS, LOG_PROCS, LOG_NKINDS };
+
+static int
+log_now(int kind)
+{
+	static time_t last[LOG_NKINDS];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (last[kind] != 0 && ts.tv_sec == last[kind])
+		return 0;
+	last[kind] = ts.tv_sec;
+	return 1;
+}
+
+/* ------------------------------------------------------------------
  * Process registration (pidfd)
+ *
+ * A watched slot (pidfds[slot] >= 0) is charged to proc_uid[slot]
+ * (quota.c); a slot that is not watched is dropped from the registry.
  */
 
 static void
@@ -175,13 +267,37 @@ forget_proc(int slot)
 		close(pidfds[slot]); /* also leaves the epoll set */
 		pidfds[slot] = -1;
 		nprocs--;
+		primd__quota_proc_release(proc_uid[slot]);
 	}
 	primd__proc_drop(&reg, slot);
 }
 
-/* Start watching pid (start time start) in registry slot `slot`. */
+/* The effective uid of pid, from /proc; uid 0 (charged to no quota, only
+ * to the total) if it cannot be read: the process is exiting. */
+static uid_t
+proc_euid(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long r, e;
+	uid_t uid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Uid: %lu %lu", &r, &e) == 2) {
+			uid = (uid_t)e;
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+/* Start watching pid (start time start) in registry slot `slot`, charged
+ * to uid (the caller has admitted or charged it). */
 static int
-watch(int slot, pid_t pid, uint64_t start)
+watch(int slot, pid_t pid, uint64_t start, uid_t uid)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 
@@ -199,13 +315,19 @@ watch(int slot, pid_t pid, uint64_t start)
 		return -e;
 	}
 	pidfds[slot] = fd;
+	proc_uid[slot] = uid;
 	nprocs++;
 	return 0;
 }
 
-/* Register a client's process, once per process (exec keeps the pid). */
+/*
+ * Register a client's process, once per process (exec keeps the pid),
+ * charged to uid. Over its quota it is not watched: if it owns state in
+ * an object, the owner sweep (sweep_owners) finds it and reaps it after
+ * its death.
+ */
 static void
-register_proc(pid_t pid)
+register_proc(pid_t pid, uid_t uid)
 {
 	uint64_t start;
 	int slot, rc;
@@ -223,16 +345,26 @@ register_proc(pid_t pid)
 		forget_proc(slot);
 		primd__reg_reap(&reg, pid);
 	}
+	if (primd__quota_proc_admit(uid) != 0) {
+		if (log_now(LOG_PROCS))
+			fprintf(stderr,
+				"primd: uid %u is at its process quota, "
+				"pid %d is not watched\n",
+				(unsigned)uid, (int)pid);
+		return;
+	}
 	slot = primd__proc_add(&reg, pid, start);
 	if (slot < 0) {
+		primd__quota_proc_release(uid);
 		fprintf(stderr,
 			"primd: process table full, pid %d is not "
 			"watched\n",
 			(int)pid);
 		return;
 	}
-	rc = watch(slot, pid, start);
+	rc = watch(slot, pid, start, uid);
 	if (rc != 0) {
+		primd__quota_proc_release(uid);
 		primd__proc_drop(&reg, slot);
 		if (rc == -ESRCH)
 			primd__reg_reap(&reg, pid);
@@ -264,29 +396,37 @@ proc_died(int slot)
 		primd__reg_reap(&reg, pid);
 }
 
-/* After adoption: watch the processes the last broker watched. */
+/*
+ * After adoption: watch the processes the last broker watched, charged
+ * without a check (they were admitted then; a smaller quota now only
+ * refuses new ones).
+ */
 static void
 adopt_procs(void)
 {
 	for (int i = 0; i < PRIMD_NPROCS; i++) {
 		pid_t pid = reg.shm->proc[i].pid;
 		uint64_t start = reg.shm->proc[i].start;
+		uid_t uid = pid > 0 ? proc_euid(pid) : 0;
 
 		if (pid == 0)
 			continue;
-		if (pid < 0 || watch(i, pid, start) != 0) {
+		if (pid < 0 || watch(i, pid, start, uid) != 0) {
 			/* Died (or the pid is another process's now). */
 			primd__proc_drop(&reg, i);
 			if (pid > 0)
 				primd__reg_reap(&reg, pid);
+			continue;
 		}
+		primd__quota_proc_charge(uid);
 	}
 }
 
 /*
  * A process that owns state in an object but that this broker does not
  * watch (a fork child whose first call found no broker running, so it
- * never registered): watch it if it lives, reap it if it is dead.
+ * never registered, or a process over its quota): watch it if it lives
+ * and may be, reap it if it is dead.
  */
 static void
 sweep_one(pid_t pid)
@@ -298,7 +438,7 @@ sweep_one(pid_t pid)
 	if (primd__proc_start(pid) == 0)
 		primd__reg_reap(&reg, pid);
 	else
-		register_proc(pid);
+		register_proc(pid, proc_euid(pid));
 }
 
 /* Every SWEEP_MS, and once after adoption. */
@@ -311,9 +451,105 @@ sweep_owners(void)
 }
 
 /* ------------------------------------------------------------------
+ * Queues of turns (see the file comment)
+ */
+
+static struct uidq *
+uidq_get(uid_t uid)
+{
+	struct uidq **b = &uidqs[(uint32_t)uid % UIDQ_BUCKETS];
+	struct uidq *q;
+
+	for (q = *b; q != NULL; q = q->hnext)
+		if (q->uid == uid)
+			return q;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	q->uid = uid;
+	q->hnext = *b;
+	*b = q;
+	return q;
+}
+
+/* Free q once it has no connection and no turn. */
+static void
+uidq_tidy(struct uidq *q)
+{
+	struct uidq **p = &uidqs[(uint32_t)q->uid % UIDQ_BUCKETS];
+
+	if (q->nconns > 0 || q->active)
+		return;
+	while (*p != q)
+		p = &(*p)->hnext;
+	*p = q->hnext;
+	free(q);
+}
+
+static void
+turn_push(struct uidq *q)
+{
+	q->active = 1;
+	q->tnext = NULL;
+	if (turn_tail != NULL)
+		turn_tail->tnext = q;
+	else
+		turn_head = q;
+	turn_tail = q;
+	nturns++;
+}
+
+static struct uidq *
+turn_pop(void)
+{
+	struct uidq *q = turn_head;
+
+	if (q != NULL) {
+		turn_head = q->tnext;
+		if (turn_head == NULL)
+			turn_tail = NULL;
+		nturns--;
+	}
+	return q;
+}
+
+/* Put c at the back of its uid's ready connections; give the uid a turn
+ * if it has none pending. */
+static void
+ready_push(struct client *c)
+{
+	struct uidq *q = c->uq;
+
+	c->queued = 1;
+	c->qnext = NULL;
+	if (q->tail != NULL)
+		q->tail->qnext = c;
+	else
+		q->head = c;
+	q->tail = c;
+	if (!q->active)
+		turn_push(q);
+}
+
+static struct client *
+ready_pop(struct uidq *q)
+{
+	struct client *c = q->head;
+
+	if (c != NULL) {
+		q->head = c->qnext;
+		if (q->head == NULL)
+			q->tail = NULL;
+		c->queued = 0;
+	}
+	return c;
+}
+
+/* ------------------------------------------------------------------
  * Clients
  */
 
+/* Close client i. It is never in a ready queue: only the client being
+ * served, already taken off its queue, or one not yet queued is dropped. */
 static void
 drop_client(int i)
 {
@@ -322,6 +558,9 @@ drop_client(int i)
 	if (c == NULL)
 		return;
 	close(c->fd);
+	primd__quota_conn_release(c->cred.uid);
+	c->uq->nconns--;
+	uidq_tidy(c->uq);
 	free(c->cred.groups);
 	free(c);
 	clients[i] = NULL;
@@ -354,13 +593,56 @@ peer_groups(int fd, struct primd_cred *cr)
 	return 0;
 }
 
+/* Set up an admitted connection in slot i; 0, or -1 (nothing kept). */
+static int
+add_client(int fd, int i, const struct ucred *uc)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	struct uidq *q = uidq_get(uc->uid);
+
+	if (c == NULL || q == NULL)
+		goto fail;
+	c->fd = fd;
+	c->idx = i;
+	c->uq = q;
+	c->cred.uid = uc->uid;
+	c->cred.gid = uc->gid;
+	c->cred.pid = uc->pid;
+	c->cred.caps = primd__peer_caps(uc->pid);
+	if (sizeof(struct primd_rep) + txcap > 200000) {
+		/* A PRIMD_MSGRCV reply must fit in one datagram. */
+		int sb = (int)(2 * (sizeof(struct primd_rep) + txcap));
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
+	if (peer_groups(fd, &c->cred) != 0 ||
+	    ep_add(fd, CLIENT_EVENTS, ev(EV_CLIENT, i)) != 0)
+		goto fail;
+	q->nconns++;
+	clients[i] = c;
+	nclients++;
+	return 0;
+fail:
+	if (c != NULL)
+		free(c->cred.groups);
+	free(c);
+	if (q != NULL)
+		uidq_tidy(q);
+	return -1;
+}
+
+/*
+ * Accept up to ACCEPT_PER_WAKE connections; the listening socket stays
+ * readable for the rest. A connection over its uid's quota (or past the
+ * slots left to it) is closed before it costs anything but its
+ * SO_PEERCRED.
+ */
 static void
 accept_clients(int lfd)
 {
-	for (;;) {
+	for (int k = 0; k < ACCEPT_PER_WAKE; k++) {
 		struct ucred uc;
 		socklen_t len = sizeof(uc);
-		struct client *c;
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		int i;
 
@@ -372,115 +654,149 @@ accept_clients(int lfd)
 					strerror(errno));
 			return;
 		}
-		if (nclients >= MAX_CLIENTS ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    len != sizeof(uc)) {
 			close(fd);
 			continue;
 		}
+		if (primd__quota_conn_admit(uc.uid) != 0) {
+			if (log_now(LOG_CONNS))
+				fprintf(stderr,
+					"primd: uid %u is at its connection "
+					"quota, connection of pid %d "
+					"closed\n",
+					(unsigned)uc.uid, (int)uc.pid);
+			close(fd);
+			continue;
+		}
+		/* The quota's totals keep a slot free for this one. */
 		for (i = 0; i < MAX_CLIENTS && clients[i] != NULL; i++)
 			;
-		c = calloc(1, sizeof(*c));
-		if (i == MAX_CLIENTS || c == NULL) {
-			free(c);
+		if (i == MAX_CLIENTS || add_client(fd, i, &uc) != 0) {
+			primd__quota_conn_release(uc.uid);
 			close(fd);
-			continue;
 		}
-		c->fd = fd;
-		c->cred.uid = uc.uid;
-		c->cred.gid = uc.gid;
-		c->cred.pid = uc.pid;
-		c->cred.caps = primd__peer_caps(uc.pid);
-		if (sizeof(struct primd_rep) + txcap > 200000) {
-			/* A PRIMD_MSGRCV reply must fit in one datagram. */
-			int sb = (int)(2 * (sizeof(struct primd_rep) + txcap));
-
-			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb,
-					 sizeof(sb));
-		}
-		if (peer_groups(fd, &c->cred) != 0 ||
-		    ep_add(fd, EPOLLIN | EPOLLRDHUP, ev(EV_CLIENT, i)) != 0) {
-			free(c->cred.groups);
-			free(c);
-			close(fd);
-			continue;
-		}
-		clients[i] = c;
-		nclients++;
 	}
 }
 
-/* Serve up to a few datagrams of client i; drop it on EOF or error. */
-static void
-serve(int i)
+/*
+ * Receive and answer one datagram of c. Returns 1 if it answered a
+ * request, 0 if there was nothing to read, -1 if c was dropped (EOF, an
+ * error, or a reply it does not read).
+ */
+static int
+serve_one(struct client *c)
 {
-	struct client *c = clients[i];
+	struct primd_rep rep;
+	struct iovec iov[2];
+	struct msghdr mh;
+	size_t extra = 0;
+	ssize_t n;
 
-	for (int k = 0; k < 8; k++) {
-		struct primd_rep rep;
-		struct iovec iov[2];
-		struct msghdr mh;
-		size_t extra = 0;
-		ssize_t n;
+	memset(rxbuf, 0, sizeof(struct primd_req));
+	n = recv(c->fd, rxbuf, rxcap, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		drop_client(c->idx);
+		return -1;
+	}
+	if (n == 0) { /* EOF (or an empty datagram) */
+		drop_client(c->idx);
+		return -1;
+	}
+	if ((size_t)n < sizeof(struct primd_req) ||
+	    (size_t)n >= rxcap) {
+		/* Echo what can be read of the header. */
+		memset(&rep, 0, sizeof(rep));
+		rep.magic = PRIMD_MAGIC;
+		rep.version = PRIMD_VERSION;
+		if ((size_t)n >= 12) {
+			rep.op = rxreq->op;
+			rep.seq = rxreq->seq;
+		}
+		rep.err = EPROTO;
+		rep.id = -1;
+		rep.shmid = -1;
+	} else {
+		if (!c->registered && rxreq->magic == PRIMD_MAGIC &&
+		    rxreq->version == PRIMD_VERSION) {
+			register_proc(c->cred.pid, c->cred.uid);
+			c->registered = 1;
+		}
+		extra = primd__reg_handle(&reg, &c->cred, rxreq,
+					  rxbuf + sizeof(struct primd_req),
+					  (size_t)n - sizeof(struct primd_req),
+					  &rep, txbuf, txcap);
+	}
+	iov[0].iov_base = &rep;
+	iov[0].iov_len = sizeof(rep);
+	iov[1].iov_base = txbuf;
+	iov[1].iov_len = extra;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = extra ? 2 : 1;
+	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)(sizeof(rep) + extra)) {
+		if (extra)
+			fprintf(stderr,
+				"primd: a message taken for pid %d "
+				"could not be sent: %s\n",
+				(int)c->cred.pid, strerror(errno));
+		/* Not reading its replies: never wait for it. */
+		drop_client(c->idx);
+		return -1;
+	}
+	return 1;
+}
 
-		memset(rxbuf, 0, sizeof(struct primd_req));
-		n = recv(c->fd, rxbuf, rxcap, MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR)
-				return;
-			drop_client(i);
-			return;
-		}
-		if (n == 0) { /* EOF (or an empty datagram) */
-			drop_client(i);
-			return;
-		}
-		if ((size_t)n < sizeof(struct primd_req) ||
-		    (size_t)n >= rxcap) {
-			/* Echo what can be read of the header. */
-			memset(&rep, 0, sizeof(rep));
-			rep.magic = PRIMD_MAGIC;
-			rep.version = PRIMD_VERSION;
-			if ((size_t)n >= 12) {
-				rep.op = rxreq->op;
-				rep.seq = rxreq->seq;
+/* A readiness event for client i: queue it, unless it is queued. */
+static void
+client_ready(int i)
+{
+	/* Defensive: a spurious event only costs a receive that finds
+	 * nothing. */
+	if (i < MAX_CLIENTS && clients[i] != NULL && !clients[i]->queued)
+		ready_push(clients[i]);
+}
+
+/*
+ * Serve one round: a turn for every uid that has one pending, in order,
+ * at most SERVE_PER_WAKE receives (a round cut short goes on where it
+ * stopped). A turn ends with the uid's first answered request; a
+ * connection with nothing to read leaves the queue and is re-armed.
+ * Returns 1 if work is left.
+ */
+static int
+serve_turns(void)
+{
+	int budget = SERVE_PER_WAKE, round = nturns;
+	struct uidq *q;
+
+	while (budget > 0 && round-- > 0 && (q = turn_pop()) != NULL) {
+		struct client *c;
+		int done = 0;
+
+		while (!done && budget > 0 && (c = ready_pop(q)) != NULL) {
+			int r;
+
+			budget--;
+			r = serve_one(c);
+			if (r > 0) {
+				done = 1;
+				ready_push(c); /* q->active: no new turn */
+			} else if (r == 0 && ep_rearm(c->fd, c->idx) != 0) {
+				drop_client(c->idx); /* could not watch it */
 			}
-			rep.err = EPROTO;
-			rep.id = -1;
-			rep.shmid = -1;
+		}
+		if (q->head != NULL) {
+			turn_push(q);
 		} else {
-			if (!c->registered &&
-			    rxreq->magic == PRIMD_MAGIC &&
-			    rxreq->version == PRIMD_VERSION) {
-				register_proc(c->cred.pid);
-				c->registered = 1;
-			}
-			extra = primd__reg_handle(
-			    &reg, &c->cred, rxreq,
-			    rxbuf + sizeof(struct primd_req),
-			    (size_t)n - sizeof(struct primd_req), &rep, txbuf,
-			    txcap);
-		}
-		iov[0].iov_base = &rep;
-		iov[0].iov_len = sizeof(rep);
-		iov[1].iov_base = txbuf;
-		iov[1].iov_len = extra;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov;
-		mh.msg_iovlen = extra ? 2 : 1;
-		if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-		    (ssize_t)(sizeof(rep) + extra)) {
-			if (extra)
-				fprintf(stderr,
-					"primd: a message taken for pid %d "
-					"could not be sent: %s\n",
-					(int)c->cred.pid, strerror(errno));
-			/* Not reading its replies: never wait for it. */
-			drop_client(i);
-			return;
+			q->active = 0;
+			uidq_tidy(q);
 		}
 	}
+	return turn_head != NULL;
 }
 
 /* ------------------------------------------------------------------
@@ -606,7 +922,11 @@ enum {
 	O_SEMNPROCS,
 	O_SEMNSLOTS,
 	O_QBMAX,
-	O_MSGNSLOTS
+	O_MSGNSLOTS,
+	O_QCONNS,
+	O_QPROCS,
+	O_QOBJECTS,
+	O_QBYTES
 };
 
 static const struct option longopts[] = {
@@ -624,12 +944,17 @@ static const struct option longopts[] = {
     {"sem-nslots", required_argument, NULL, O_SEMNSLOTS},
     {"msg-qbytes-max", required_argument, NULL, O_QBMAX},
     {"msg-nslots", required_argument, NULL, O_MSGNSLOTS},
+    {"quota-conns", required_argument, NULL, O_QCONNS},
+    {"quota-procs", required_argument, NULL, O_QPROCS},
+    {"quota-objects", required_argument, NULL, O_QOBJECTS},
+    {"quota-bytes", required_argument, NULL, O_QBYTES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 static int
-parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
+parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf,
+	   struct primd_quota_conf *qc)
 {
 	int o, qbmax_set = 0;
 	unsigned long v;
@@ -662,6 +987,9 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
 			break;
 		case O_QBMAX:
 			max = INT32_MAX;
+			break;
+		case O_QBYTES:
+			max = ULONG_MAX;
 			break;
 		}
 		if (parse_num(optarg, name, max, &v) != 0)
@@ -704,6 +1032,18 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf)
 		case O_MSGNSLOTS:
 			cf->msg_nslots = (uint32_t)v;
 			break;
+		case O_QCONNS:
+			qc->conns = v;
+			break;
+		case O_QPROCS:
+			qc->procs = v;
+			break;
+		case O_QOBJECTS:
+			qc->objects = v;
+			break;
+		case O_QBYTES:
+			qc->bytes = v;
+			break;
 		}
 	}
 	if (optind != argc) {
@@ -729,7 +1069,6 @@ main(int argc, char **argv)
 	char statefile[sizeof(pathbuf) + 16], lockfile[sizeof(pathbuf) + 16];
 	struct primd_conf cf;
 	struct sockaddr_un addr;
-	struct epoll_event evs[64];
 	struct rlimit rl;
 	struct stat st;
 	sigset_t sigs;
@@ -741,8 +1080,11 @@ main(int argc, char **argv)
 	default_limits(&cf.lim);
 	cf.sem_nprocs = 256;
 	cf.sem_nslots = 256;
-	if (parse_args(argc, argv, &sock, &cf) != 0)
+	primd__quota_defaults(&qconf);
+	if (parse_args(argc, argv, &sock, &cf, &qconf) != 0)
 		return 2;
+	qconf.total_conns = MAX_CLIENTS;
+	qconf.total_procs = PRIMD_NPROCS;
 	if (sock == NULL) {
 		rc = primd__sock_path(pathbuf, sizeof(pathbuf), 1);
 		if (rc != 0) {
@@ -799,7 +1141,8 @@ main(int argc, char **argv)
 	rxcap = sizeof(struct primd_req) + primd__trailer_max(&cf.lim) + 1;
 	rxbuf = malloc(rxcap);
 	rxreq = (struct primd_req *)(void *)rxbuf;
-	if ((txbuf = malloc(txcap)) == NULL || rxbuf == NULL) {
+	if ((txbuf = malloc(txcap)) == NULL || rxbuf == NULL ||
+	    primd__quota_init(&qconf) != 0) {
 		perror("primd: malloc");
 		return 1;
 	}
@@ -841,14 +1184,17 @@ main(int argc, char **argv)
 		(int)getpid());
 
 	struct timespec last_sweep;
+	static struct epoll_event evs[MAX_EVENTS];
+	int pending = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &last_sweep);
 	while (running) {
 		struct timespec now;
-		int n;
+		int n, deaths = 0;
 
 		update_timer();
-		n = epoll_wait(epfd, evs, 64, SWEEP_MS);
+		/* Ready connections left from the last wake-up: only look. */
+		n = epoll_wait(epfd, evs, MAX_EVENTS, pending ? 0 : SWEEP_MS);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - last_sweep.tv_sec) * 1000 +
 			    (now.tv_nsec - last_sweep.tv_nsec) / 1000000 >=
@@ -893,19 +1239,21 @@ main(int argc, char **argv)
 				timer_armed = 0;
 				break;
 			case EV_CLIENT:
-				if (idx < MAX_CLIENTS && clients[idx] != NULL) {
-					/* Also on HUP/ERR: recv sees them. The
-					 * slot may have been reused by now. */
-					serve(idx);
-				}
+				/* Also on HUP/ERR: recv sees them. */
+				client_ready(idx);
 				break;
 			case EV_PROC:
-				if (idx < PRIMD_NPROCS && pidfds[idx] >= 0 &&
-				    exited(pidfds[idx]))
+				/* The rest are reported again next time. */
+				if (deaths < DEATHS_PER_WAKE &&
+				    idx < PRIMD_NPROCS && pidfds[idx] >= 0 &&
+				    exited(pidfds[idx])) {
 					proc_died(idx);
+					deaths++;
+				}
 				break;
 			}
 		}
+		pending = running && serve_turns();
 	}
 	/* Leave the registry and every object for the next broker. */
 	if (sock_ino != 0 && stat(sock, &st) == 0 && st.st_ino == sock_ino)

@@ -24,6 +24,7 @@
 
 #include "prim/msgq.h"
 #include "prim/sem.h"
+#include "quota.h"
 #include "registry.h"
 
 /*
@@ -184,6 +185,7 @@ primd__remove(struct primd_reg *r, int t, int i)
 			(void)prim_msgq_remove(o->handle);
 	}
 	(void)shmctl(e->shmid, IPC_RMID, NULL);
+	primd__quota_obj_release(PRIMD_QUOTA_OBJ(t, i));
 	if (o->counted) {
 		r->nobj[t]--;
 		if (t == T_SEM)

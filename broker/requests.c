@@ -23,6 +23,7 @@
 
 #include "prim/msgq.h"
 #include "prim/sem.h"
+#include "quota.h"
 #include "registry.h"
 
 #ifndef SEM_INFO
@@ -110,10 +111,14 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	e = ent(r, t, i);
 	o = &r->obj[t][i];
 	seg = page_round(PRIMD_OBJ_HDR + objlen);
+	/* quota.c: the creator's quotas and prim's share of shm ids. */
+	if ((rc = primd__quota_obj_admit(c->uid, seg)) != 0)
+		return -rc;
 	/* Made as the creator: the kernel's classes are the object's. */
 	shmid = primd__seg_create(seg, c->uid, c->gid);
 	if (shmid < 0)
 		return shmid == -ENOSPC ? ENOSPC : ENOMEM;
+	primd__quota_obj_charge(PRIMD_QUOTA_OBJ(t, i), c->uid, seg);
 	/* From here a crash leaves a CREATING slot that adoption removes. */
 	primd__ent_begin(e);
 	e->shmid = shmid;
@@ -159,6 +164,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	return 0;
 fail:
 	(void)shmctl(shmid, IPC_RMID, NULL);
+	primd__quota_obj_release(PRIMD_QUOTA_OBJ(t, i));
 	primd__ent_free(e);
 	return rc;
 }
