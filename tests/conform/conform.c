@@ -45,6 +45,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -52,7 +53,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -2920,6 +2924,410 @@ perms_clean(key_t base)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/*
+ * A program's own SIGSEGV and SIGBUS handling is untouched by libsysv's
+ * handler: handlers set with sigaction, signal, sysv_signal, sigset are
+ * reported back as the kernel stores them and called for the program's
+ * own faults (mask, SA_NODEFER, SA_RESETHAND, SA_ONSTACK, siginfo and
+ * errno as the kernel gives them), a signal sent with kill reaches them,
+ * a fault without a handler (or ignored) still kills with SIGSEGV or
+ * SIGBUS, and a bad pointer to a System V call is still EFAULT with a
+ * handler installed. Each case runs in a child, whose death is printed.
+ */
+static char *volatile fault_page; /* PROT_NONE until a handler repairs it */
+static volatile sig_atomic_t h_calls, h_code, h_addr_ok, h_blk_segv, h_blk_usr2,
+    h_blk_usr1, h_onstack, h_now_dfl, h_errno_seen;
+static sigjmp_buf h_jmp;
+static char *alt_lo, *alt_hi;
+
+static void
+no_core(void)
+{
+	struct rlimit rl = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static char *
+new_fault_page(void)
+{
+	char *p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		P("SETUP FAILED mmap: %s", ename(errno));
+	return fault_page = p;
+}
+
+static void
+repair(void)
+{
+	mprotect(fault_page, (size_t)sysconf(_SC_PAGESIZE),
+		 PROT_READ | PROT_WRITE);
+}
+
+/* What the handler can see of its delivery, recorded for printing. */
+static void
+h_record(int sig, const siginfo_t *si)
+{
+	sigset_t cur;
+	char here;
+	struct sigaction now;
+
+	h_calls++;
+	h_errno_seen = errno;
+	h_code = si != NULL ? si->si_code : -1000;
+	h_addr_ok = si != NULL && (char *)si->si_addr == fault_page;
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	h_blk_segv = sigismember(&cur, sig);
+	h_blk_usr2 = sigismember(&cur, SIGUSR2);
+	h_blk_usr1 = sigismember(&cur, SIGUSR1);
+	h_onstack = &here >= alt_lo && &here < alt_hi;
+	memset(&now, 0, sizeof(now));
+	sigaction(sig, NULL, &now);
+	h_now_dfl = now.sa_handler == SIG_DFL;
+}
+
+static void
+h_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	h_record(sig, si);
+	errno = EDOM; /* the kernel restores nothing: the handler's */
+	if (si->si_code > 0)
+		repair();
+}
+
+static void
+h_plain(int sig)
+{
+	h_record(sig, NULL);
+	siglongjmp(h_jmp, 1);
+}
+
+static const char *
+code_name(int c)
+{
+	switch (c) {
+	case SI_USER:
+		return "SI_USER";
+	case SI_TKILL:
+		return "SI_TKILL";
+	case SEGV_MAPERR:
+		return "MAPERR";
+	case SEGV_ACCERR:
+		return "ACCERR/ADRERR";
+	case -1000:
+		return "no-siginfo";
+	default:
+		return "other";
+	}
+}
+
+static const char *
+h_seen(void)
+{
+	char *b = nextbuf();
+
+	snprintf(b, 64, "calls=%d %s addr%s blk:%s%s%s%s", (int)h_calls,
+		 code_name((int)h_code), h_addr_ok ? "=page" : "!=page",
+		 h_blk_segv ? " sig" : "", h_blk_usr2 ? " USR2" : "",
+		 h_blk_usr1 ? " USR1" : "", h_onstack ? " onstack" : "");
+	return b;
+}
+
+/* A disposition as sigaction reports it: handler, flags, mask. */
+static const char *
+disp(const struct sigaction *a)
+{
+	char *b = nextbuf();
+	const char *h = a->sa_handler == SIG_DFL    ? "SIG_DFL"
+			: a->sa_handler == SIG_IGN  ? "SIG_IGN"
+			: a->sa_sigaction == h_info ? "h_info"
+			: a->sa_handler == h_plain  ? "h_plain"
+						    : "other";
+
+	snprintf(b, 64, "%s flags=%#x mask:%s%s%s%s", h, (unsigned)a->sa_flags,
+		 sigismember(&a->sa_mask, SIGSEGV) == 1 ? " SEGV" : "",
+		 sigismember(&a->sa_mask, SIGBUS) == 1 ? " BUS" : "",
+		 sigismember(&a->sa_mask, SIGUSR2) == 1 ? " USR2" : "",
+		 sigismember(&a->sa_mask, SIGKILL) == 1 ? " KILL" : "");
+	return b;
+}
+
+static const char *
+cur_disp(int sig)
+{
+	struct sigaction a;
+
+	memset(&a, 0, sizeof(a));
+	if (sigaction(sig, NULL, &a) != 0)
+		return fmt_r(-1, errno);
+	return disp(&a);
+}
+
+static void
+h_reset(void)
+{
+	h_calls = h_code = h_addr_ok = h_blk_segv = h_blk_usr2 = 0;
+	h_blk_usr1 = h_onstack = h_now_dfl = h_errno_seen = 0;
+}
+
+static void
+k_sig_default(void)
+{
+	no_core();
+	{
+		__auto_type a0_ = cur_disp(SIGSEGV);
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig default: SIGSEGV %s, SIGBUS %s", a0_, a1_);
+	}
+	*(volatile char *)new_fault_page() = 1;
+	P("sig default: survived a fault");
+}
+
+static void
+k_sig_sigaction(void)
+{
+	struct sigaction sa, old;
+
+	no_core();
+	memset(&sa, 0, sizeof(sa));
+	memset(&old, 0, sizeof(old));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | 0x400; /* SA_UNSUPPORTED: never kept */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaddset(&sa.sa_mask, SIGKILL); /* never kept */
+	{
+		__auto_type a0_ = R(sigaction(SIGSEGV, &sa, &old));
+		__auto_type a1_ = disp(&old);
+		P("sig sigaction: set -> %s, old %s", a0_, a1_);
+	}
+	{
+		__auto_type a0_ = cur_disp(SIGSEGV);
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig sigaction: now %s; SIGBUS %s", a0_, a1_);
+	}
+	new_fault_page();
+	h_reset();
+	errno = ERANGE;
+	*(volatile char *)fault_page = 42;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = (int)*(volatile char *)fault_page;
+		__auto_type a2_ = ename(h_errno_seen);
+		__auto_type a3_ = ename(errno);
+		P("sig sigaction: own fault -> %s; resumed, value %d; errno "
+		  "in handler %s, after %s",
+		  a0_, a1_, a2_, a3_);
+	}
+	h_reset();
+	kill(getpid(), SIGSEGV);
+	P("sig sigaction: kill SIGSEGV -> %s", h_seen());
+	sigaction(SIGBUS, &sa, NULL);
+	h_reset();
+	raise(SIGBUS);
+	P("sig sigaction: raise SIGBUS -> %s", h_seen());
+}
+
+static void
+k_sig_signal(void)
+{
+	sighandler_t was;
+
+	no_core();
+	new_fault_page();
+	was = signal(SIGSEGV, h_plain);
+	P("sig signal: old %s, now %s", was == SIG_DFL ? "SIG_DFL" : "other",
+	  cur_disp(SIGSEGV));
+	h_reset();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		*(volatile char *)fault_page = 1;
+	P("sig signal: own fault -> %s", h_seen());
+	was = signal(SIGSEGV, SIG_DFL);
+	P("sig signal: back to SIG_DFL, old %s, now %s",
+	  was == h_plain ? "h_plain" : "other", cur_disp(SIGSEGV));
+	*(volatile char *)fault_page = 1;
+	P("sig signal: survived a fault");
+}
+
+static void
+k_sig_resethand(void)
+{
+	struct sigaction sa;
+
+	no_core();
+	new_fault_page();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	P("sig resethand: set %s", cur_disp(SIGSEGV));
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = h_now_dfl ? "SIG_DFL" : "not reset";
+		__auto_type a2_ = cur_disp(SIGSEGV);
+		P("sig resethand: own fault -> %s, in handler %s, after %s",
+		  a0_, a1_, a2_);
+	}
+	mprotect(fault_page, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
+	*(volatile char *)fault_page = 1;
+	P("sig resethand: survived a second fault");
+}
+
+static void
+k_sig_ignore(void)
+{
+	no_core();
+	new_fault_page();
+	{
+		__auto_type a0_ =
+		    signal(SIGSEGV, SIG_IGN) == SIG_DFL ? "SIG_DFL" : "other";
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig ignore: signal SIG_IGN -> old %s, now %s", a0_, a1_);
+	}
+	kill(getpid(), SIGSEGV);
+	P("sig ignore: survived kill SIGSEGV");
+	*(volatile char *)fault_page = 1;
+	P("sig ignore: survived a fault");
+}
+
+static void
+k_sig_kill_default(void)
+{
+	no_core();
+	kill(getpid(), SIGSEGV);
+	P("sig kill default: survived kill SIGSEGV");
+}
+
+static void
+k_sig_bus(void)
+{
+	struct sigaction sa;
+	int fd = memfd_create("conform", MFD_CLOEXEC);
+	char *m;
+
+	no_core();
+	m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+		 MAP_SHARED, fd, 0); /* an empty file: SIGBUS */
+	if (fd < 0 || m == MAP_FAILED)
+		P("SETUP FAILED memfd: %s", ename(errno));
+	fault_page = m;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h_plain;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	h_reset();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		(void)*(volatile char *)m;
+	P("sig bus: own fault -> %s", h_seen());
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGBUS, &sa, NULL);
+	(void)*(volatile char *)m;
+	P("sig bus: survived a fault");
+}
+
+/* The other ways to set a handler, as the C library builds them. */
+static void
+k_sig_others(void)
+{
+	sigset_t cur;
+	sighandler_t was;
+
+	no_core();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	was = sysv_signal(SIGSEGV, h_plain);
+	P("sig sysv_signal: old %s, now %s",
+	  was == SIG_DFL ? "SIG_DFL" : "other", cur_disp(SIGSEGV));
+	h_reset();
+	new_fault_page();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		*(volatile char *)fault_page = 1;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig sysv_signal: own fault -> %s, after %s", a0_, a1_);
+	}
+	{
+		__auto_type a0_ = R(siginterrupt(SIGSEGV, 1));
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig siginterrupt 1 -> %s, now %s", a0_, a1_);
+	}
+	was = signal(SIGSEGV, h_plain);
+	P("sig signal after siginterrupt: now %s", cur_disp(SIGSEGV));
+	{
+		__auto_type a0_ = R(siginterrupt(SIGSEGV, 0));
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig siginterrupt 0 -> %s, now %s", a0_, a1_);
+	}
+	was = sigset(SIGSEGV, SIG_HOLD);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	P("sig sigset SIG_HOLD: old %s, blocked %d",
+	  was == h_plain ? "h_plain" : "other", sigismember(&cur, SIGSEGV));
+	was = sigset(SIGSEGV, h_plain);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	P("sig sigset h_plain: old %s, blocked %d, now %s",
+	  was == SIG_HOLD ? "SIG_HOLD" : "other", sigismember(&cur, SIGSEGV),
+	  cur_disp(SIGSEGV));
+	{
+		__auto_type a0_ = R(sigignore(SIGBUS));
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig sigignore -> %s, now %s", a0_, a1_);
+	}
+#pragma GCC diagnostic pop
+	P("sig signal SIG_ERR -> %s",
+	  signal(SIGSEGV, SIG_ERR) == SIG_ERR ? ename(errno) : "accepted");
+	P("sig sigaction SIGUSR1 (not ours): %s", cur_disp(SIGUSR1));
+}
+
+/* SA_ONSTACK is honoured, and a handler without it is not moved there. */
+static void
+k_sig_altstack(void)
+{
+	static char stk[65536];
+	stack_t ss = {.ss_sp = stk, .ss_size = sizeof(stk)};
+	struct sigaction sa;
+
+	no_core();
+	alt_lo = stk;
+	alt_hi = stk + sizeof(stk);
+	MUST(sigaltstack(&ss, NULL));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	new_fault_page();
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	P("sig altstack: SA_ONSTACK -> %s", h_seen());
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	new_fault_page();
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	P("sig altstack: without SA_ONSTACK -> %s", h_seen());
+}
+
+static void
+t_signals(void)
+{
+	static void (*const kids[])(void) = {
+	    k_sig_default,   k_sig_sigaction, k_sig_signal,
+	    k_sig_resethand, k_sig_ignore,    k_sig_kill_default,
+	    k_sig_bus,	     k_sig_others,    k_sig_altstack,
+	};
+
+	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
+		finish(spawn(kids[i]));
+}
+
 static void
 read_limits(void)
 {
@@ -3002,6 +3410,7 @@ main(int argc, char **argv)
 	t_msgpids();
 	t_msgcopy();
 	t_info();
+	t_signals();
 	cleanup();
 	{
 		struct seminfo si;
