@@ -28,13 +28,6 @@
 /* Set errno from a -errno result and return -1; pass others through. */
 #define SYSV_RET(r) ((r) < 0 ? (errno = (int)-(r), -1) : (r))
 
-/* Pointers the kernel's copy_from_user would refuse for sure (EFAULT). */
-static inline int
-sysv__bad_ptr(const void *p)
-{
-	return (uintptr_t)p < 4096;
-}
-
 /*
  * EFAULT, not SIGSEGV (fault.c): sysv__copy copies n bytes between the
  * caller's memory and ours, as the kernel's copy_from_user/copy_to_user:

@@ -30,6 +30,8 @@
  *   14 "spurious wake-ups must not surface", 20 hand-off under contention:
  *      races, covered by tests/stress; only the deterministic parts
  *      (FIFO among waiters, the one that can proceed goes first) are here.
+ *   EFAULT of the message text (copied inside libprim's queue), and a
+ *      bad pointer in a thread that blocks SIGSEGV (libsysv(7), BUGS).
  *   24 ctime: seconds granularity; one deliberate clock tick checks which
  *      calls move it.
  *   41-44 shared memory: shm* pass through to the kernel.
@@ -940,6 +942,208 @@ k_efault(void)
 	msgctl(q, IPC_RMID, NULL);
 }
 
+/*
+ * 16, 21, 27, 29, 11, 12, 36: every pointer the kernel copies, each of
+ * them bad in four ways: a PROT_NONE page, a page just unmapped,
+ * (void *)-1, and a range whose first 2 bytes are mapped and the rest
+ * PROT_NONE. The kernel says EFAULT where it copies: the timeout and
+ * the operations before anything else, IPC_SET's buffer before the id is
+ * looked up, results after the work (a message is taken first).
+ */
+static struct {
+	const char *name;
+	char *p;
+} bad[4];
+
+static void
+mk_bad(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, (size_t)(3 * pg), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED) {
+		P("SETUP FAILED mmap: %s", ename(errno));
+		return;
+	}
+	MUST(mprotect(m + pg, (size_t)pg, PROT_NONE));
+	MUST(munmap(m + 2 * pg, (size_t)pg));
+	bad[0].name = "PROT_NONE";
+	bad[0].p = m + pg;
+	bad[1].name = "unmapped";
+	bad[1].p = m + 2 * pg;
+	bad[2].name = "(void *)-1";
+	bad[2].p = (char *)-1;
+	bad[3].name = "straddling";
+	bad[3].p = m + pg - 2;
+}
+
+/* An index SEM_STAT_ANY (msg: MSG_STAT_ANY) finds an object at. */
+static int
+used_index(int msg)
+{
+	struct seminfo si;
+	struct semid_ds sd;
+	struct msqid_ds md;
+	int maxi = msg ? msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&si)
+		       : semctl(0, 0, SEM_INFO, (union semun){.__buf = &si});
+
+	for (int i = 0; i <= maxi; i++)
+		if ((msg ? msgctl(i, MSG_STAT_ANY, &md)
+			 : semctl(i, 0, SEM_STAT_ANY,
+				  (union semun){.buf = &sd})) >= 0)
+			return i;
+	P("SETUP FAILED: no %s index in use", msg ? "MSG" : "SEM");
+	return 0;
+}
+
+static void
+k_efault_ptrs(void)
+{
+	struct sembuf ok = {0, 1, 0};
+	int s = semget(IPC_PRIVATE, 2, 0600);
+	int q = msgget(IPC_PRIVATE, 0600);
+	int stale = semget(IPC_PRIVATE, 1, 0600);
+	int qstale = msgget(IPC_PRIVATE, 0600);
+	int sidx, qidx;
+
+	semctl(stale, 0, IPC_RMID);
+	msgctl(qstale, IPC_RMID, NULL);
+	mk_bad();
+	sidx = used_index(0);
+	qidx = used_index(1);
+	for (int i = 0; i < 4; i++) {
+		const char *b = bad[i].name;
+		char *p = bad[i].p;
+
+		P("16 semop sops=%s -> %s", b, R(semop(s, (void *)p, 1)));
+		P("16 semop nsops=100 sops=%s -> %s", b,
+		  R(semop(s, (void *)p, 100)));
+		{
+			__auto_type a0_ = R(semop(stale, (void *)p, 1));
+			__auto_type a1_ = R(semop(-1, (void *)p, 1));
+			__auto_type a2_ = R(semop(s, (void *)p, 0));
+			__auto_type a3_ =
+			    R(semop(s, (void *)p, (size_t)semopm + 1));
+			P("16 semop sops=%s: stale id -> %s, id -1 -> %s, "
+			  "nsops=0 -> %s, nsops=SEMOPM+1 -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semtimedop(s, &ok, 1, (void *)p));
+			__auto_type a1_ = vals(s, 2);
+			__auto_type a2_ = R(semtimedop(s, &ok, 0, (void *)p));
+			__auto_type a3_ =
+			    R(semtimedop(stale, (void *)p, 1, (void *)p));
+			P("21 semtimedop timeout=%s -> %s vals=%s, nsops=0 -> "
+			  "%s, stale id and sops -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, GETALL, (union semun){.array = (void *)p}));
+			__auto_type a1_ =
+			    R(semctl(stale, 0, GETALL,
+				     (union semun){.array = (void *)p}));
+			P("27 GETALL array=%s -> %s, stale id -> %s", b, a0_,
+			  a1_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, SETALL, (union semun){.array = (void *)p}));
+			__auto_type a1_ = vals(s, 2);
+			P("27 SETALL array=%s -> %s vals=%s", b, a0_, a1_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, IPC_STAT, (union semun){.buf = (void *)p}));
+			__auto_type a1_ =
+			    R(semctl(stale, 0, IPC_STAT,
+				     (union semun){.buf = (void *)p}));
+			__auto_type a2_ = R(semctl(
+			    s, 0, IPC_SET, (union semun){.buf = (void *)p}));
+			__auto_type a3_ =
+			    R(semctl(stale, 0, IPC_SET,
+				     (union semun){.buf = (void *)p}));
+			P("27 sem IPC_STAT buf=%s -> %s, stale id -> %s; "
+			  "IPC_SET -> %s, stale id -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    0, 0, IPC_INFO, (union semun){.__buf = (void *)p}));
+			__auto_type a1_ = R(semctl(
+			    0, 0, SEM_INFO, (union semun){.__buf = (void *)p}));
+			__auto_type a2_ =
+			    RI(semctl(sidx, 0, SEM_STAT,
+				      (union semun){.buf = (void *)p}));
+			__auto_type a3_ =
+			    RI(semctl(sidx, 0, SEM_STAT_ANY,
+				      (union semun){.buf = (void *)p}));
+			__auto_type a4_ =
+			    RI(semctl(30000, 0, SEM_STAT,
+				      (union semun){.buf = (void *)p}));
+			P("12 semctl buf=%s: IPC_INFO -> %s, SEM_INFO -> %s; "
+			  "11 SEM_STAT index in use -> %s, SEM_STAT_ANY -> %s, "
+			  "SEM_STAT index 30000 -> %s",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+		{
+			__auto_type a0_ = R(msgsnd(q, p, 4, IPC_NOWAIT));
+			__auto_type a1_ = R(msgsnd(-1, p, 4, IPC_NOWAIT));
+			__auto_type a2_ =
+			    R(msgsnd(q, p, (size_t)msgmax + 1, IPC_NOWAIT));
+			__auto_type a3_ = qstate(q);
+			P("29 msgsnd msgp=%s -> %s, id -1 -> %s, "
+			  "msgsz=MSGMAX+1 -> %s; %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(msgrcv(q, p, 4, 0, IPC_NOWAIT));
+			__auto_type a1_ = R(msgrcv(-1, p, 4, 0, IPC_NOWAIT));
+			P("36 msgrcv msgp=%s: empty, IPC_NOWAIT -> %s, id -1 "
+			  "-> %s",
+			  b, a0_, a1_);
+		}
+		snd(q, 7, "0123456789", 0);
+		{
+			__auto_type a0_ = R(msgrcv(q, p, 4, 0, IPC_NOWAIT));
+			__auto_type a1_ = qstate(q);
+			__auto_type a2_ = R(msgrcv(q, p, 64, 8, IPC_NOWAIT));
+			__auto_type a3_ = R(msgrcv(q, p, 64, 0, IPC_NOWAIT));
+			__auto_type a4_ = qstate(q);
+			P("36 msgrcv msgp=%s, one message of 10: msgsz=4 -> %s "
+			  "(%s), type 8 -> %s, msgsz=64 -> %s (taken: %s)",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+		{
+			__auto_type a0_ = R(msgctl(q, IPC_STAT, (void *)p));
+			__auto_type a1_ =
+			    R(msgctl(qstale, IPC_STAT, (void *)p));
+			__auto_type a2_ = R(msgctl(q, IPC_SET, (void *)p));
+			__auto_type a3_ = R(msgctl(qstale, IPC_SET, (void *)p));
+			P("29 msgctl IPC_STAT buf=%s -> %s, stale id -> %s; "
+			  "IPC_SET -> %s, stale id -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(msgctl(0, IPC_INFO, (void *)p));
+			__auto_type a1_ = R(msgctl(0, MSG_INFO, (void *)p));
+			__auto_type a2_ = RI(msgctl(qidx, MSG_STAT, (void *)p));
+			__auto_type a3_ =
+			    RI(msgctl(qidx, MSG_STAT_ANY, (void *)p));
+			__auto_type a4_ =
+			    RI(msgctl(30000, MSG_STAT, (void *)p));
+			P("12 msgctl buf=%s: IPC_INFO -> %s, MSG_INFO -> %s; "
+			  "11 MSG_STAT index in use -> %s, MSG_STAT_ANY -> %s, "
+			  "MSG_STAT index 30000 -> %s",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+	}
+	semctl(s, 0, IPC_RMID);
+	msgctl(q, IPC_RMID, NULL);
+}
+
 static void
 t_semop(void)
 {
@@ -972,6 +1176,7 @@ t_semop(void)
 
 		finish(k);
 	}
+	finish(spawn(k_efault_ptrs));
 
 	{
 		__auto_type a0_ = R(op2(s, 0, 1, 0, 0, -1, 0));
@@ -2701,6 +2906,7 @@ perms_owner(key_t base)
 		}
 		setall(s, 2, 1, 0);
 		MUST(snd(q, 1, "m", 0));
+		MUST(snd(q, 2, "n", 0)); /* for msgrcv into a bad buffer */
 		if (i >= 5) {
 			MUST(semstat(s, &sd));
 			MUST(msqstat(q, &md));
@@ -2727,6 +2933,8 @@ perms_other(key_t base)
 	struct msqid_ds md;
 	struct seminfo si;
 	int maxi, n, nany;
+	void *none = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	{
 		__auto_type a0_ = (int)geteuid();
@@ -2838,6 +3046,14 @@ perms_other(key_t base)
 			__auto_type a0_ = rcv(q, 8, 0, IPC_NOWAIT);
 			__auto_type a1_ = rcv(q, (size_t)-1, 0, IPC_NOWAIT);
 			P("  36 msgrcv -> %s, msgsz=-1 -> %s", a0_, a1_);
+		}
+		{
+			/* A reader without W receives through the broker:
+			 * EFAULT there too, and the message is taken. */
+			__auto_type a0_ = R(msgrcv(q, none, 8, 0, IPC_NOWAIT));
+			__auto_type a1_ = rcv(q, 8, 0, IPC_NOWAIT);
+			P("  36 msgrcv msgp=PROT_NONE -> %s, then msgrcv -> %s",
+			  a0_, a1_);
 		}
 		memset(&md, 0, sizeof(md));
 		P("  11 msg IPC_STAT -> %s", R(msqstat(q, &md)));
@@ -3091,6 +3307,7 @@ static void
 k_sig_sigaction(void)
 {
 	struct sigaction sa, old;
+	int s = semget(IPC_PRIVATE, 1, 0600);
 
 	no_core();
 	memset(&sa, 0, sizeof(sa));
@@ -3110,7 +3327,13 @@ k_sig_sigaction(void)
 		__auto_type a1_ = cur_disp(SIGBUS);
 		P("sig sigaction: now %s; SIGBUS %s", a0_, a1_);
 	}
-	new_fault_page();
+	{
+		__auto_type a0_ = R(semop(s, (void *)new_fault_page(), 1));
+		__auto_type a1_ = (int)h_calls;
+		P("sig sigaction: semop sops=PROT_NONE -> %s, handler calls "
+		  "%d",
+		  a0_, a1_);
+	}
 	h_reset();
 	errno = ERANGE;
 	*(volatile char *)fault_page = 42;
@@ -3130,6 +3353,7 @@ k_sig_sigaction(void)
 	h_reset();
 	raise(SIGBUS);
 	P("sig sigaction: raise SIGBUS -> %s", h_seen());
+	semctl(s, 0, IPC_RMID);
 }
 
 static void
