@@ -3510,6 +3510,53 @@ k_sig_others(void)
 	P("sig sigaction SIGUSR1 (not ours): %s", cur_disp(SIGUSR1));
 }
 
+/*
+ * What crash reporters do: the handler puts SIG_DFL back and raises the
+ * signal again, or just returns to fault again; either way the process
+ * dies of it.
+ */
+static void
+h_reraise(int sig)
+{
+	h_calls++;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+h_restore(int sig)
+{
+	struct sigaction sa;
+
+	h_calls++;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+static void
+k_sig_reraise(void)
+{
+	no_core();
+	new_fault_page();
+	signal(SIGSEGV, h_reraise);
+	P("sig reraise: handler puts SIG_DFL back and raises it");
+	*(volatile char *)fault_page = 1;
+	P("sig reraise: survived, calls=%d", (int)h_calls);
+}
+
+static void
+k_sig_restore(void)
+{
+	no_core();
+	new_fault_page();
+	signal(SIGSEGV, h_restore);
+	P("sig restore: handler puts SIG_DFL back and returns");
+	*(volatile char *)fault_page = 1;
+	P("sig restore: survived, calls=%d", (int)h_calls);
+}
+
 /* SA_ONSTACK is honoured, and a handler without it is not moved there. */
 static void
 k_sig_altstack(void)
@@ -3543,9 +3590,9 @@ static void
 t_signals(void)
 {
 	static void (*const kids[])(void) = {
-	    k_sig_default,   k_sig_sigaction, k_sig_signal,
-	    k_sig_resethand, k_sig_ignore,    k_sig_kill_default,
-	    k_sig_bus,	     k_sig_others,    k_sig_altstack,
+	    k_sig_default,  k_sig_sigaction,	k_sig_signal,  k_sig_resethand,
+	    k_sig_ignore,   k_sig_kill_default, k_sig_bus,     k_sig_others,
+	    k_sig_altstack, k_sig_reraise,	k_sig_restore,
 	};
 
 	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
