@@ -142,6 +142,7 @@
 
 #include "prim/msgq.h"
 #include "prim_int.h"
+#include "ucopy.h"
 
 #define MQ_VERSION 2
 /* The fast path, inlined into send_one and recv_one. */
@@ -349,19 +350,21 @@ damage(struct prim_msgq *q)
 	return r;
 }
 
-/* Copies of message text to and from the caller's buffer. */
+/*
+ * Copies of message text to and from the caller's buffer: -EFAULT for a
+ * bad one when the caller's fault handler calls prim_fault_fixup
+ * (prim/ucopy.h), as libsysv's does.
+ */
 static int
 copy_in(void *dst, const void *src, size_t n)
 {
-	memcpy(dst, src, n);
-	return 0;
+	return prim__ucopy(dst, src, n);
 }
 
 static int
 copy_out(void *dst, const void *src, size_t n)
 {
-	memcpy(dst, src, n);
-	return 0;
+	return prim__ucopy(dst, src, n);
 }
 
 /* ---- sleeping and waking ---- */
@@ -835,7 +838,8 @@ finish(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t mine,
 	if (ck_pr_cas_64(&sl->state, mine, mkst(st_seq(mine), 0, ST_FREE)))
 		notify_room(q);
 	retire(q, na);
-	if (e == 0 && r->type_out != NULL)
+	/* Taken: its type is the caller's even when the copy faulted. */
+	if (r->type_out != NULL)
 		*r->type_out = type;
 	store_if_changed(&q->shm->rcv.a, r->who);
 	store_if_changed(&q->shm->rcv.b, (uint64_t)prim__realtime());

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Process-wide set-up of libsysv: the fork handlers, and the dlopen()
+ * Process-wide set-up of libsysv: the SIGSEGV/SIGBUS handler that gives
+ * EFAULT (fault.c), the fork handlers, and the dlopen()
  * wrapper that lets the library work in programs that load their IPC code
  * with RTLD_DEEPBIND (PHP's sysvsem and sysvmsg extensions). A library
  * opened with RTLD_DEEPBIND looks up symbols in itself and its own
@@ -61,6 +62,8 @@ atfork_child(void)
 __attribute__((constructor)) static void
 sysv_init(void)
 {
+	/* First, so that every later call already gets EFAULT. */
+	sysv__fault_init();
 	resolve();
 	pthread_atfork(NULL, NULL, atfork_child);
 }

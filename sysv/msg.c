@@ -4,7 +4,10 @@
  * the control commands that need the broker's authority (IPC_SET,
  * IPC_RMID, IPC_INFO, MSG_INFO, MSG_STAT, MSG_STAT_ANY) ask the broker;
  * msgsnd, msgrcv and IPC_STAT run in the caller on the mapped queue.
- * Checks come in the kernel's order (ipc/msg.c).
+ * Checks come in the kernel's order (ipc/msg.c). The mtype and every
+ * control structure are copied with sysv__copy, so a bad pointer gives
+ * EFAULT where the kernel copies it; the message text is copied by libprim
+ * itself (prim_msgq_send, prim_msgq_recv).
  *
  * Concurrency: every function is thread-safe; none is async-signal-safe.
  * msgsnd and msgrcv are not cancellation points (see libsysv(7)).
@@ -65,7 +68,10 @@ send_broker(int msqid, long mtype, const void *text, size_t msgsz,
 	if ((buf = malloc(sizeof(t) + msgsz)) == NULL)
 		return -ENOMEM;
 	memcpy(buf, &t, sizeof(t));
-	memcpy(buf + sizeof(t), text, msgsz);
+	if (sysv__copy(buf + sizeof(t), text, msgsz) != 0) {
+		free(buf);
+		return -EFAULT; /* the kernel copies the text first: nothing sent */
+	}
 	for (int round = 0;; round++) {
 		memset(&req, 0, sizeof(req));
 		req.op = PRIMD_MSGSND;
@@ -98,9 +104,9 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 	long mtype;
 	int r;
 
-	if (msgp == NULL || sysv__bad_ptr(msgp))
-		return -EFAULT; /* the kernel reads mtype first */
-	mtype = m->mtype;
+	/* The kernel reads mtype before anything else. */
+	if (sysv__copy(&mtype, &m->mtype, sizeof(mtype)) != 0)
+		return -EFAULT;
 	if ((lim = sysv__limits(&r)) == NULL)
 		return r;
 	if (msgsz > lim->msgmax || (long)msgsz < 0 || msqid < 0)
@@ -184,12 +190,16 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 		   (memcpy(&mh, buf, sizeof(mh)), mh.len != got - sizeof(mh)) ||
 		   mh.len > msgsz) {
 		n = -EPROTO; /* not what proto.h says: never */
-	} else if (m == NULL || sysv__bad_ptr(m)) {
-		n = -EFAULT; /* taken, then not copied out: as the kernel */
 	} else {
-		memcpy(m->mtext, buf + sizeof(mh), (size_t)mh.len);
-		m->mtype = (long)mh.mtype;
-		n = (ssize_t)mh.len;
+		/* The kernel's order: mtype, then the text; a fault in
+		 * either is EFAULT with the message taken. */
+		long mtype = (long)mh.mtype;
+
+		if (sysv__copy(&m->mtype, &mtype, sizeof(mtype)) != 0 ||
+		    sysv__copy(m->mtext, buf + sizeof(mh), (size_t)mh.len) != 0)
+			n = -EFAULT;
+		else
+			n = (ssize_t)mh.len;
 	}
 	free(buf);
 	return n;
@@ -224,11 +234,14 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 		sysv__put(o);
 		return recv_broker(msqid, msgp, msgsz, msgtyp, msgflg);
 	}
-	if (msgp == NULL || sysv__bad_ptr(msgp)) {
+	if (sysv__copy(&type, &m->mtype, sizeof(type)) != 0) {
 		/*
 		 * The kernel takes the message, then fails to copy it out
 		 * (EFAULT, message gone); E2BIG, ENOMSG and waiting come
-		 * first. Receive into scratch space to do the same.
+		 * first. A buffer whose mtype cannot even be read cannot be
+		 * written either: receive into scratch space to do the same.
+		 * The read is only a probe, so nothing is written before the
+		 * message is taken.
 		 */
 		size_t cap = msgsz;
 
@@ -246,8 +259,15 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 		goto out;
 	}
 	n = prim_msgq_recv(o->handle, m->mtext, msgsz, msgtyp, msgflg, &type);
-	if (n >= 0)
-		m->mtype = type;
+	/*
+	 * The message is taken: an mtype we may read but not write loses it
+	 * with EFAULT, as in the kernel (which stores mtype before the text,
+	 * so it would leave the text unwritten too); a text we may not write
+	 * (EFAULT from the queue's copy) still gets its mtype, as there.
+	 */
+	if ((n >= 0 || n == -EFAULT) &&
+	    sysv__copy(&m->mtype, &type, sizeof(type)) != 0)
+		n = -EFAULT;
 out:
 	sysv__put(o);
 	if (n == -ETIMEDOUT)
@@ -294,6 +314,7 @@ static int
 msg_stat(int id, struct msqid_ds *ds)
 {
 	struct prim_msgq_stat st;
+	struct msqid_ds local;
 	struct sysv_obj *o;
 	int r;
 
@@ -303,10 +324,11 @@ msg_stat(int id, struct msqid_ds *ds)
 		r = -EACCES;
 	else if ((r = prim_msgq_stat(o->handle, &st)) != 0)
 		r = r == -EIDRM ? -EINVAL : r;
-	else if (ds == NULL || sysv__bad_ptr(ds))
-		r = -EFAULT;
-	else
-		fill_stat(o, id, &st, ds);
+	else {
+		fill_stat(o, id, &st, &local);
+		if (sysv__copy(ds, &local, sizeof(local)) != 0)
+			r = -EFAULT; /* after the work, as the kernel */
+	}
 	sysv__put(o);
 	return r;
 }
@@ -314,12 +336,11 @@ msg_stat(int id, struct msqid_ds *ds)
 /* MSG_STAT(_ANY): what the broker read on its own mapping (the caller
  * may have none, MSG_STAT_ANY without R). */
 static int
-msg_stat_index(const struct primd_rep *rep, struct msqid_ds *ds)
+msg_stat_index(const struct primd_rep *rep, struct msqid_ds *uds)
 {
 	const struct primd_stat *s = &rep->stat;
+	struct msqid_ds local, *ds = &local;
 
-	if (ds == NULL || sysv__bad_ptr(ds))
-		return -EFAULT;
 	memset(ds, 0, sizeof(*ds));
 	ds->msg_perm.__key = s->key;
 	ds->msg_perm.uid = s->uid;
@@ -336,19 +357,20 @@ msg_stat_index(const struct primd_rep *rep, struct msqid_ds *ds)
 	ds->msg_qbytes = (msglen_t)s->qbytes;
 	ds->msg_lspid = s->lspid;
 	ds->msg_lrpid = s->lrpid;
+	if (sysv__copy(uds, ds, sizeof(*ds)) != 0)
+		return -EFAULT;
 	return rep->id;
 }
 
 static int
-msg_info(int cmd, struct msginfo *mi)
+msg_info(int cmd, struct msginfo *umi)
 {
 	struct primd_info info;
+	struct msginfo local, *mi = &local;
 	int r;
 
 	if ((r = sysv__info(PRIMD_MSG, cmd, &info)) != 0)
 		return r;
-	if (mi == NULL || sysv__bad_ptr(mi))
-		return -EFAULT;
 	memset(mi, 0, sizeof(*mi));
 	mi->msgmni = (int)info.msgmni;
 	mi->msgmax = (int)info.msgmax;
@@ -368,12 +390,15 @@ msg_info(int cmd, struct msginfo *mi)
 		mi->msgpool = K_MSGPOOL;
 		mi->msgtql = K_MSGTQL;
 	}
+	if (sysv__copy(umi, mi, sizeof(*mi)) != 0)
+		return -EFAULT; /* after the work, as the kernel */
 	return info.max_index < 0 ? 0 : info.max_index;
 }
 
 SYSV_EXPORT int
 msgctl(int msqid, int cmd, struct msqid_ds *buf)
 {
+	struct msqid_ds ds;
 	struct primd_req req;
 	struct primd_rep rep;
 	int r, saved = errno;
@@ -400,15 +425,16 @@ msgctl(int msqid, int cmd, struct msqid_ds *buf)
 			r = msg_stat_index(&rep, buf);
 		break;
 	case IPC_SET:
-		if (buf == NULL || sysv__bad_ptr(buf)) {
+		/* Copied before the id is even looked up, as the kernel. */
+		if (sysv__copy(&ds, buf, sizeof(ds)) != 0) {
 			r = -EFAULT;
 			break;
 		}
 		req.op = PRIMD_SET;
-		req.uid = buf->msg_perm.uid;
-		req.gid = buf->msg_perm.gid;
-		req.mode = buf->msg_perm.mode & 0777;
-		req.qbytes = buf->msg_qbytes;
+		req.uid = ds.msg_perm.uid;
+		req.gid = ds.msg_perm.gid;
+		req.mode = ds.msg_perm.mode & 0777;
+		req.qbytes = ds.msg_qbytes;
 		/* The broker applies qbytes and sets msg_ctime. */
 		if ((r = sysv__call(&req, &rep)) == 0)
 			r = -rep.err;

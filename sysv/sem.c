@@ -5,7 +5,10 @@
  * IPC_RMID, IPC_INFO, SEM_INFO, SEM_STAT, SEM_STAT_ANY) ask the broker;
  * everything else runs in the caller on the mapped set. Checks come in the
  * kernel's order (ipc/sem.c), so each call fails with the errno the kernel
- * would give.
+ * would give. Every structure the caller hands in or out is copied with
+ * sysv__copy, so a bad pointer gives EFAULT where the kernel copies it:
+ * the operations and the timeout before anything else, results once they
+ * are complete.
  *
  * Concurrency: every function is thread-safe; none is async-signal-safe
  * or a cancellation point (see libsysv(7)).
@@ -44,6 +47,12 @@ _Static_assert(IPC_NOWAIT == PRIM_IPC_NOWAIT && SEM_UNDO == PRIM_SEM_UNDO,
 #define K_SEMUSZ 20
 #define K_SEMVMX 32767
 #define K_SEMAEM 32767
+
+/* Operations copied to the stack (the kernel's SEMOPM_FAST); more are
+ * copied to the heap. */
+#define FAST_SOPS 64
+/* Values of GETALL and SETALL on the stack; more on the heap. */
+#define FAST_VALS 256
 
 SYSV_EXPORT int
 semget(key_t key, int nsems, int semflg)
@@ -127,10 +136,16 @@ semop_broker(int semid, const struct sembuf *sops, size_t nsops,
 	return r;
 }
 
+/*
+ * semop and semtimedop, once the timeout (if any) is in our memory. The
+ * kernel's order: EINVAL (nsops 0), E2BIG, the copy of the operations
+ * (EFAULT), then the timeout's value, the id and the rest.
+ */
 static int
-do_semop(int semid, struct sembuf *sops, size_t nsops,
+do_semop(int semid, const struct sembuf *usops, size_t nsops,
 	 const struct timespec *timeout)
 {
+	struct sembuf fast[FAST_SOPS], *sops = fast;
 	const struct primd_info *lim;
 	struct timespec abs;
 	struct sysv_obj *o;
@@ -143,11 +158,19 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 		return r;
 	if (nsops > lim->semopm)
 		return -E2BIG;
-	if (sops == NULL || sysv__bad_ptr(sops))
-		return -EFAULT;
+	if (nsops > FAST_SOPS && (sops = malloc(nsops * sizeof(*sops))) == NULL)
+		return -ENOMEM;
+	/* Only the copy is used from here on: another thread may change
+	 * the caller's array, never what we checked. */
+	if (sysv__copy(sops, usops, nsops * sizeof(*sops)) != 0) {
+		r = -EFAULT;
+		goto out;
+	}
 	if (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
-				timeout->tv_nsec >= 1000000000L))
-		return -EINVAL;
+				timeout->tv_nsec >= 1000000000L)) {
+		r = -EINVAL;
+		goto out;
+	}
 	for (size_t i = 0; i < nsops; i++) {
 		if (sops[i].sem_num > max)
 			max = sops[i].sem_num;
@@ -155,7 +178,7 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 			alter = 1;
 	}
 	if ((r = sysv__get(PRIMD_SEM, semid, &o)) != 0)
-		return r;
+		goto out;
 	/* The kernel's order: EFBIG, then EACCES (even without access). */
 	if (max >= (unsigned)o->nsems)
 		r = -EFBIG;
@@ -174,7 +197,11 @@ do_semop(int semid, struct sembuf *sops, size_t nsops,
 	sysv__put(o);
 	if (r == -ETIMEDOUT)
 		r = -EAGAIN;
-	return sysv__judge(PRIMD_SEM, semid, r);
+	r = sysv__judge(PRIMD_SEM, semid, r);
+out:
+	if (sops != fast)
+		free(sops);
+	return r;
 }
 
 SYSV_EXPORT int
@@ -189,11 +216,13 @@ SYSV_EXPORT int
 semtimedop(int semid, struct sembuf *sops, size_t nsops,
 	   const struct timespec *timeout)
 {
+	struct timespec ts;
 	int r;
 
-	if (timeout != NULL && sysv__bad_ptr(timeout))
-		return SYSV_RET(-EFAULT); /* copied first by the kernel */
-	r = do_semop(semid, sops, nsops, timeout);
+	/* The kernel copies the timeout before anything else. */
+	if (timeout != NULL && sysv__copy(&ts, timeout, sizeof(ts)) != 0)
+		return SYSV_RET(-EFAULT);
+	r = do_semop(semid, sops, nsops, timeout != NULL ? &ts : NULL);
 	return SYSV_RET(r);
 }
 
@@ -219,15 +248,14 @@ fill_stat(struct sysv_obj *o, int id, struct semid_ds *ds)
 }
 
 static int
-sem_info(int cmd, struct seminfo *si)
+sem_info(int cmd, struct seminfo *usi)
 {
 	struct primd_info info;
+	struct seminfo local, *si = &local;
 	int r;
 
 	if ((r = sysv__info(PRIMD_SEM, cmd, &info)) != 0)
 		return r;
-	if (si == NULL || sysv__bad_ptr(si))
-		return -EFAULT;
 	memset(si, 0, sizeof(*si));
 	si->semmni = (int)info.semmni;
 	si->semmns = (int)info.semmns;
@@ -244,14 +272,17 @@ sem_info(int cmd, struct seminfo *si)
 		si->semusz = K_SEMUSZ;
 		si->semaem = K_SEMAEM;
 	}
+	if (sysv__copy(usi, si, sizeof(*si)) != 0)
+		return -EFAULT; /* after the work, as the kernel */
 	return info.max_index < 0 ? 0 : info.max_index;
 }
 
 static int
-sem_stat_index(int index, int cmd, struct semid_ds *ds)
+sem_stat_index(int index, int cmd, struct semid_ds *uds)
 {
 	struct primd_req req;
 	struct primd_rep rep;
+	struct semid_ds local, *ds = &local;
 	int r;
 
 	memset(&req, 0, sizeof(req));
@@ -263,8 +294,6 @@ sem_stat_index(int index, int cmd, struct semid_ds *ds)
 		return r;
 	if (rep.err != 0)
 		return -rep.err;
-	if (ds == NULL || sysv__bad_ptr(ds))
-		return -EFAULT;
 	/* What the broker read on its own mapping: the caller may have
 	 * none (SEM_STAT_ANY without R). */
 	memset(ds, 0, sizeof(*ds));
@@ -278,27 +307,31 @@ sem_stat_index(int index, int cmd, struct semid_ds *ds)
 	ds->sem_otime = (time_t)rep.stat.otime;
 	ds->sem_ctime = (time_t)rep.stat.ctime;
 	ds->sem_nsems = (unsigned long)rep.stat.nsems;
+	if (sysv__copy(uds, ds, sizeof(*ds)) != 0)
+		return -EFAULT;
 	return rep.id;
 }
 
 /* SET and RMID: the broker checks ownership (EPERM) and does them. */
 static int
-sem_down(int semid, int cmd, const struct semid_ds *ds)
+sem_down(int semid, int cmd, const struct semid_ds *uds)
 {
 	struct primd_req req;
 	struct primd_rep rep;
+	struct semid_ds ds;
 	int r;
 
 	memset(&req, 0, sizeof(req));
 	req.type = PRIMD_SEM;
 	req.id = semid;
 	if (cmd == IPC_SET) {
-		if (ds == NULL || sysv__bad_ptr(ds))
+		/* Copied before the id is even looked up, as the kernel. */
+		if (sysv__copy(&ds, uds, sizeof(ds)) != 0)
 			return -EFAULT;
 		req.op = PRIMD_SET;
-		req.uid = ds->sem_perm.uid;
-		req.gid = ds->sem_perm.gid;
-		req.mode = ds->sem_perm.mode & 0777;
+		req.uid = ds.sem_perm.uid;
+		req.gid = ds.sem_perm.gid;
+		req.mode = ds.sem_perm.mode & 0777;
 	} else {
 		req.op = PRIMD_RMID;
 	}
@@ -373,6 +406,45 @@ retry_busy(int semid, int r, struct sysv_obj *o, int cmd, int semnum,
 	return r == -EBUSY ? -ENOTRECOVERABLE : r;
 }
 
+/*
+ * GETALL and SETALL through a copy of the values: GETALL reads the set,
+ * then copies out (EFAULT after the work); SETALL copies in first
+ * (EFAULT before ERANGE), as the kernel. A writer that may not read the
+ * set (nothing mapped) has its SETALL done by the broker.
+ */
+static int
+sem_all(struct sysv_obj *o, int semid, int cmd, unsigned short *uvals)
+{
+	unsigned short fast[FAST_VALS], *vals = fast;
+	int n = o->nsems, r = 0;
+	size_t len;
+
+	if (n < 0)
+		return -EINVAL;
+	len = (size_t)n * sizeof(*vals);
+	if (n > FAST_VALS && (vals = malloc(len)) == NULL)
+		return -ENOMEM;
+	if (cmd == GETALL) {
+		r = prim_sem_getall(o->handle, vals);
+		if (r >= 0 && sysv__copy(uvals, vals, len) != 0)
+			r = -EFAULT;
+	} else if (sysv__copy(vals, uvals, len) != 0) {
+		r = -EFAULT;
+	} else if (!o->rw) {
+		for (int i = 0; i < n && r == 0; i++)
+			if (vals[i] > K_SEMVMX)
+				r = -ERANGE;
+		if (r == 0)
+			r = setval_broker(semid, SETALL, 0, 0, vals, n);
+	} else {
+		r = retry_busy(semid, prim_sem_setall(o->handle, vals), o,
+			       SETALL, 0, 0, vals);
+	}
+	if (vals != fast)
+		free(vals);
+	return r;
+}
+
 /* The commands that run on the mapped set (or, for a writer that may not
  * read it, in the broker). */
 static int
@@ -407,17 +479,7 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 		goto out;
 	}
 	if (cmd == SETALL && !o->rw) {
-		if (sysv__bad_ptr(arg.array))
-			r = -EFAULT;
-		else {
-			r = 0;
-			for (int i = 0; i < o->nsems && r == 0; i++)
-				if (arg.array[i] > K_SEMVMX)
-					r = -ERANGE;
-			if (r == 0)
-				r = setval_broker(semid, SETALL, 0, 0,
-						  arg.array, o->nsems);
-		}
+		r = sem_all(o, semid, SETALL, arg.array);
 		goto out;
 	}
 	if (o->handle == NULL) {
@@ -425,22 +487,16 @@ sem_main(int semid, int semnum, int cmd, union sysv_semun arg)
 		goto out;
 	}
 	switch (cmd) {
-	case IPC_STAT:
-		if (arg.buf == NULL || sysv__bad_ptr(arg.buf))
-			r = -EFAULT;
-		else
-			fill_stat(o, semid, arg.buf);
+	case IPC_STAT: {
+		struct semid_ds ds;
+
+		fill_stat(o, semid, &ds);
+		r = sysv__copy(arg.buf, &ds, sizeof(ds)) != 0 ? -EFAULT : 0;
 		break;
+	}
 	case GETALL:
-		r = sysv__bad_ptr(arg.array) ? -EFAULT
-				       : prim_sem_getall(o->handle, arg.array);
-		break;
 	case SETALL:
-		r = sysv__bad_ptr(arg.array)
-			    ? -EFAULT
-			    : retry_busy(semid,
-					 prim_sem_setall(o->handle, arg.array),
-					 o, SETALL, 0, 0, arg.array);
+		r = sem_all(o, semid, cmd, arg.array);
 		break;
 	case GETVAL:
 		r = prim_sem_getval(o->handle, semnum);

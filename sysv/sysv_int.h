@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Internals of libsysv shared by its files: the broker client (broker.c),
- * the per-process id cache (cache.c) and the error conventions.
+ * the per-process id cache (cache.c), the copies of the caller's memory
+ * (fault.c) and the error conventions.
  *
  * Concurrency: every function here is safe from any number of threads at
  * once. None is async-signal-safe. Functions returning int return 0 (or a
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "proto.h"
+#include "ucopy.h"
 
 #define SYSV_EXPORT __attribute__((visibility("default")))
 #define SYSV_HIDDEN __attribute__((visibility("hidden")))
@@ -33,11 +35,28 @@
 	((r) < 0 ? (errno = (r) == -ENOTRECOVERABLE ? EIDRM : (int)-(r), -1) \
 		 : (r))
 
-/* Pointers the kernel's copy_from_user would refuse for sure (EFAULT). */
+/*
+ * EFAULT, not SIGSEGV (fault.c): sysv__copy copies n bytes between the
+ * caller's memory and ours, as the kernel's copy_from_user/copy_to_user:
+ * 0, or -EFAULT for a pointer the caller may not use, whatever it is
+ * (NULL, unmapped, PROT_NONE, (void *)-1). It makes no system call; the
+ * first one in a process that has not run libsysv's constructor yet
+ * installs the SIGSEGV/SIGBUS handler first. Async-signal-safe once
+ * initialised.
+ */
+enum { SYSV_FAULT_NONE, SYSV_FAULT_BUSY, SYSV_FAULT_READY };
+SYSV_HIDDEN extern _Atomic int sysv__fault_state;
+SYSV_HIDDEN void sysv__fault_init(void);
+
 static inline int
-sysv__bad_ptr(const void *p)
+sysv__copy(void *dst, const void *src, size_t n)
 {
-	return (uintptr_t)p < 4096;
+	if (__builtin_expect(atomic_load_explicit(&sysv__fault_state,
+						  memory_order_relaxed) !=
+				 SYSV_FAULT_READY,
+			     0))
+		sysv__fault_init();
+	return prim__ucopy(dst, src, n);
 }
 
 /*

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
-# Through the drop-in, a non-blocking semop and a msgsnd/msgrcv on a queue
-# that is neither full nor empty make no system call: the same program
-# doing 1000 and 100000 of them (P+V, send+receive) must make exactly as
-# many system calls in all (its start-up). In a private IPC namespace with
-# a private broker.
+# Through the drop-in, a non-blocking semop or semtimedop and a
+# msgsnd/msgrcv on a queue that is neither full nor empty make no system
+# call (their arguments are copied without one, see libsysv(7)): the same
+# program doing 1000 and 100000 of them (P+V, timed P+V, send+receive)
+# must make exactly as many system calls in all (its start-up). In a
+# private IPC namespace with a private broker.
 set -eu
 B=${B:-build}
 if [ "${PRIM_NS_INNER:-}" != 1 ]; then
@@ -16,8 +17,10 @@ bpid=
 cleanup() { [ -z "$bpid" ] || kill "$bpid" 2>/dev/null || :; rm -rf "$dir"; }
 trap cleanup EXIT
 cat > "$dir/loop.c" <<'C'
+#define _GNU_SOURCE /* semtimedop */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 int
@@ -27,6 +30,7 @@ main(int argc, char **argv)
 	int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
 	int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	struct sembuf p = { 0, -1, 0 }, v = { 0, 1, 0 };
+	struct timespec ts = { 5, 0 };
 	struct { long t; char x[64]; } m = { 1, "x" };
 
 	if (s < 0 || q < 0 || semop(s, &v, 1) != 0 ||
@@ -34,6 +38,8 @@ main(int argc, char **argv)
 		return 1;
 	for (long i = 0; i < n; i++)
 		if (semop(s, &p, 1) != 0 || semop(s, &v, 1) != 0 ||
+		    semtimedop(s, &p, 1, &ts) != 0 ||
+		    semtimedop(s, &v, 1, &ts) != 0 ||
 		    msgsnd(q, &m, sizeof(m.x), 0) != 0 ||
 		    msgrcv(q, &m, sizeof(m.x), 0, 0) < 0)
 			return 1;
@@ -58,4 +64,4 @@ if [ "$small" != "$big" ]; then
 	cat "$dir/c100000" >&2
 	exit 1
 fi
-echo "check_nosyscall_sysv: $big system calls for 1000 and for 100000 rounds of semop P+V and msgsnd+msgrcv through libsysv: none per call"
+echo "check_nosyscall_sysv: $big system calls for 1000 and for 100000 rounds of semop P+V, semtimedop P+V and msgsnd+msgrcv through libsysv: none per call"

@@ -117,7 +117,7 @@ int prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
  * deadline passed), -EINTR, -EIDRM, -E2BIG, -EINVAL (a message longer than
  * msgmax), -ENOTRECOVERABLE (damaged), -EFAULT (buf could not be written,
  * when the caller's fault handler calls prim_fault_fixup: the message is
- * taken all the same, as the kernel's msgrcv does), -ENOSYS
+ * taken all the same, as the kernel's msgrcv does, and *type set), -ENOSYS
  * (PRIM_MSG_COPY).
  */
 ssize_t prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap,

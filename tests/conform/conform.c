@@ -30,6 +30,7 @@
  *   14 "spurious wake-ups must not surface", 20 hand-off under contention:
  *      races, covered by tests/stress; only the deterministic parts
  *      (FIFO among waiters, the one that can proceed goes first) are here.
+ *   A bad pointer in a thread that blocks SIGSEGV (libsysv(7), BUGS).
  *   24 ctime: seconds granularity; one deliberate clock tick checks which
  *      calls move it.
  *   41-44 shared memory: shm* pass through to the kernel.
@@ -45,6 +46,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -52,7 +54,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -936,6 +941,276 @@ k_efault(void)
 	msgctl(q, IPC_RMID, NULL);
 }
 
+/*
+ * 16, 21, 27, 29, 11, 12, 36: every pointer the kernel copies, each of
+ * them bad in four ways: a PROT_NONE page, a page just unmapped,
+ * (void *)-1, and a range whose first 2 bytes are mapped and the rest
+ * PROT_NONE. The kernel says EFAULT where it copies: the timeout and
+ * the operations before anything else, IPC_SET's buffer before the id is
+ * looked up, results after the work (a message is taken first).
+ */
+static struct {
+	const char *name;
+	char *p;
+} bad[4];
+
+static void
+mk_bad(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, (size_t)(3 * pg), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED) {
+		P("SETUP FAILED mmap: %s", ename(errno));
+		return;
+	}
+	MUST(mprotect(m + pg, (size_t)pg, PROT_NONE));
+	MUST(munmap(m + 2 * pg, (size_t)pg));
+	bad[0].name = "PROT_NONE";
+	bad[0].p = m + pg;
+	bad[1].name = "unmapped";
+	bad[1].p = m + 2 * pg;
+	bad[2].name = "(void *)-1";
+	bad[2].p = (char *)-1;
+	bad[3].name = "straddling";
+	bad[3].p = m + pg - 2;
+}
+
+/* An index SEM_STAT_ANY (msg: MSG_STAT_ANY) finds an object at. */
+static int
+used_index(int msg)
+{
+	struct seminfo si;
+	struct semid_ds sd;
+	struct msqid_ds md;
+	int maxi = msg ? msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&si)
+		       : semctl(0, 0, SEM_INFO, (union semun){.__buf = &si});
+
+	for (int i = 0; i <= maxi; i++)
+		if ((msg ? msgctl(i, MSG_STAT_ANY, &md)
+			 : semctl(i, 0, SEM_STAT_ANY,
+				  (union semun){.buf = &sd})) >= 0)
+			return i;
+	P("SETUP FAILED: no %s index in use", msg ? "MSG" : "SEM");
+	return 0;
+}
+
+static void
+k_efault_ptrs(void)
+{
+	struct sembuf ok = {0, 1, 0};
+	int s = semget(IPC_PRIVATE, 2, 0600);
+	int q = msgget(IPC_PRIVATE, 0600);
+	int stale = semget(IPC_PRIVATE, 1, 0600);
+	int qstale = msgget(IPC_PRIVATE, 0600);
+	int sidx, qidx;
+
+	semctl(stale, 0, IPC_RMID);
+	msgctl(qstale, IPC_RMID, NULL);
+	mk_bad();
+	sidx = used_index(0);
+	qidx = used_index(1);
+	for (int i = 0; i < 4; i++) {
+		const char *b = bad[i].name;
+		char *p = bad[i].p;
+
+		P("16 semop sops=%s -> %s", b, R(semop(s, (void *)p, 1)));
+		P("16 semop nsops=100 sops=%s -> %s", b,
+		  R(semop(s, (void *)p, 100)));
+		{
+			__auto_type a0_ = R(semop(stale, (void *)p, 1));
+			__auto_type a1_ = R(semop(-1, (void *)p, 1));
+			__auto_type a2_ = R(semop(s, (void *)p, 0));
+			__auto_type a3_ =
+			    R(semop(s, (void *)p, (size_t)semopm + 1));
+			P("16 semop sops=%s: stale id -> %s, id -1 -> %s, "
+			  "nsops=0 -> %s, nsops=SEMOPM+1 -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semtimedop(s, &ok, 1, (void *)p));
+			__auto_type a1_ = vals(s, 2);
+			__auto_type a2_ = R(semtimedop(s, &ok, 0, (void *)p));
+			__auto_type a3_ =
+			    R(semtimedop(stale, (void *)p, 1, (void *)p));
+			P("21 semtimedop timeout=%s -> %s vals=%s, nsops=0 -> "
+			  "%s, stale id and sops -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, GETALL, (union semun){.array = (void *)p}));
+			__auto_type a1_ =
+			    R(semctl(stale, 0, GETALL,
+				     (union semun){.array = (void *)p}));
+			P("27 GETALL array=%s -> %s, stale id -> %s", b, a0_,
+			  a1_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, SETALL, (union semun){.array = (void *)p}));
+			__auto_type a1_ = vals(s, 2);
+			P("27 SETALL array=%s -> %s vals=%s", b, a0_, a1_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    s, 0, IPC_STAT, (union semun){.buf = (void *)p}));
+			__auto_type a1_ =
+			    R(semctl(stale, 0, IPC_STAT,
+				     (union semun){.buf = (void *)p}));
+			__auto_type a2_ = R(semctl(
+			    s, 0, IPC_SET, (union semun){.buf = (void *)p}));
+			__auto_type a3_ =
+			    R(semctl(stale, 0, IPC_SET,
+				     (union semun){.buf = (void *)p}));
+			P("27 sem IPC_STAT buf=%s -> %s, stale id -> %s; "
+			  "IPC_SET -> %s, stale id -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(semctl(
+			    0, 0, IPC_INFO, (union semun){.__buf = (void *)p}));
+			__auto_type a1_ = R(semctl(
+			    0, 0, SEM_INFO, (union semun){.__buf = (void *)p}));
+			__auto_type a2_ =
+			    RI(semctl(sidx, 0, SEM_STAT,
+				      (union semun){.buf = (void *)p}));
+			__auto_type a3_ =
+			    RI(semctl(sidx, 0, SEM_STAT_ANY,
+				      (union semun){.buf = (void *)p}));
+			__auto_type a4_ =
+			    RI(semctl(30000, 0, SEM_STAT,
+				      (union semun){.buf = (void *)p}));
+			P("12 semctl buf=%s: IPC_INFO -> %s, SEM_INFO -> %s; "
+			  "11 SEM_STAT index in use -> %s, SEM_STAT_ANY -> %s, "
+			  "SEM_STAT index 30000 -> %s",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+		{
+			__auto_type a0_ = R(msgsnd(q, p, 4, IPC_NOWAIT));
+			__auto_type a1_ = R(msgsnd(-1, p, 4, IPC_NOWAIT));
+			__auto_type a2_ =
+			    R(msgsnd(q, p, (size_t)msgmax + 1, IPC_NOWAIT));
+			__auto_type a3_ = qstate(q);
+			P("29 msgsnd msgp=%s -> %s, id -1 -> %s, "
+			  "msgsz=MSGMAX+1 -> %s; %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(msgrcv(q, p, 4, 0, IPC_NOWAIT));
+			__auto_type a1_ = R(msgrcv(-1, p, 4, 0, IPC_NOWAIT));
+			P("36 msgrcv msgp=%s: empty, IPC_NOWAIT -> %s, id -1 "
+			  "-> %s",
+			  b, a0_, a1_);
+		}
+		snd(q, 7, "0123456789", 0);
+		{
+			__auto_type a0_ = R(msgrcv(q, p, 4, 0, IPC_NOWAIT));
+			__auto_type a1_ = qstate(q);
+			__auto_type a2_ = R(msgrcv(q, p, 64, 8, IPC_NOWAIT));
+			__auto_type a3_ = R(msgrcv(q, p, 64, 0, IPC_NOWAIT));
+			__auto_type a4_ = qstate(q);
+			P("36 msgrcv msgp=%s, one message of 10: msgsz=4 -> %s "
+			  "(%s), type 8 -> %s, msgsz=64 -> %s (taken: %s)",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+		{
+			__auto_type a0_ = R(msgctl(q, IPC_STAT, (void *)p));
+			__auto_type a1_ =
+			    R(msgctl(qstale, IPC_STAT, (void *)p));
+			__auto_type a2_ = R(msgctl(q, IPC_SET, (void *)p));
+			__auto_type a3_ = R(msgctl(qstale, IPC_SET, (void *)p));
+			P("29 msgctl IPC_STAT buf=%s -> %s, stale id -> %s; "
+			  "IPC_SET -> %s, stale id -> %s",
+			  b, a0_, a1_, a2_, a3_);
+		}
+		{
+			__auto_type a0_ = R(msgctl(0, IPC_INFO, (void *)p));
+			__auto_type a1_ = R(msgctl(0, MSG_INFO, (void *)p));
+			__auto_type a2_ = RI(msgctl(qidx, MSG_STAT, (void *)p));
+			__auto_type a3_ =
+			    RI(msgctl(qidx, MSG_STAT_ANY, (void *)p));
+			__auto_type a4_ =
+			    RI(msgctl(30000, MSG_STAT, (void *)p));
+			P("12 msgctl buf=%s: IPC_INFO -> %s, MSG_INFO -> %s; "
+			  "11 MSG_STAT index in use -> %s, MSG_STAT_ANY -> %s, "
+			  "MSG_STAT index 30000 -> %s",
+			  b, a0_, a1_, a2_, a3_, a4_);
+		}
+	}
+	semctl(s, 0, IPC_RMID);
+	msgctl(q, IPC_RMID, NULL);
+}
+
+/*
+ * 29, 36: the message text itself is bad while mtype is fine (mtype ends
+ * a writable page, the text is on a PROT_NONE one). msgsnd copies the
+ * text first: EFAULT, nothing sent. msgrcv takes the message, stores
+ * mtype, then fails to copy the text: EFAULT, and the message is gone;
+ * E2BIG and ENOMSG still come first, and a text of 0 bytes is no copy.
+ */
+static void
+k_efault_text(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, (size_t)(2 * pg), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int q = msgget(IPC_PRIVATE, 0600);
+	long *p;
+
+	if (m == MAP_FAILED || q < 0) {
+		P("SETUP FAILED: %s", ename(errno));
+		return;
+	}
+	MUST(mprotect(m + pg, (size_t)pg, PROT_NONE));
+	p = (long *)(void *)(m + pg - sizeof(long));
+	*p = 5;
+	{
+		__auto_type a0_ = R(msgsnd(q, p, 4, IPC_NOWAIT));
+		__auto_type a1_ = qstate(q);
+		__auto_type a2_ = R(msgsnd(q, p, 0, IPC_NOWAIT));
+		__auto_type a3_ = qstate(q);
+		P("29 msgsnd text=PROT_NONE -> %s (%s); msgsz=0 -> %s (%s)",
+		  a0_, a1_, a2_, a3_);
+	}
+	{
+		__auto_type a0_ = R(msgrcv(q, p, 16, 0, IPC_NOWAIT));
+		__auto_type a1_ = *p;
+		__auto_type a2_ = qstate(q);
+		P("36 msgrcv of 0 bytes into text=PROT_NONE -> %s, mtype %ld "
+		  "(%s)",
+		  a0_, a1_, a2_);
+	}
+	snd(q, 7, "0123456789", 0);
+	{
+		__auto_type a0_ = R(msgrcv(q, p, 4, 0, IPC_NOWAIT));
+		__auto_type a1_ = R(msgrcv(q, p, 64, 8, IPC_NOWAIT));
+		__auto_type a2_ = qstate(q);
+		P("36 msgrcv text=PROT_NONE: msgsz=4 -> %s, type 8 -> %s (%s)",
+		  a0_, a1_, a2_);
+	}
+	*p = 0;
+	{
+		__auto_type a0_ = R(msgrcv(q, p, 64, 0, IPC_NOWAIT));
+		__auto_type a1_ = *p;
+		__auto_type a2_ = qstate(q);
+		P("36 msgrcv text=PROT_NONE msgsz=64 -> %s, mtype stored %ld "
+		  "(%s)",
+		  a0_, a1_, a2_);
+	}
+	snd(q, 9, "abc", 0);
+	{
+		__auto_type a0_ =
+		    R(msgrcv(q, p, 2, 0, IPC_NOWAIT | MSG_NOERROR));
+		__auto_type a1_ = qstate(q);
+		P("36 msgrcv text=PROT_NONE msgsz=2 MSG_NOERROR -> %s (%s)",
+		  a0_, a1_);
+	}
+	msgctl(q, IPC_RMID, NULL);
+	munmap(m, (size_t)(2 * pg));
+}
+
 static void
 t_semop(void)
 {
@@ -968,6 +1243,8 @@ t_semop(void)
 
 		finish(k);
 	}
+	finish(spawn(k_efault_ptrs));
+	finish(spawn(k_efault_text));
 
 	{
 		__auto_type a0_ = R(op2(s, 0, 1, 0, 0, -1, 0));
@@ -2697,6 +2974,7 @@ perms_owner(key_t base)
 		}
 		setall(s, 2, 1, 0);
 		MUST(snd(q, 1, "m", 0));
+		MUST(snd(q, 2, "n", 0)); /* for msgrcv into a bad buffer */
 		if (i >= 5) {
 			MUST(semstat(s, &sd));
 			MUST(msqstat(q, &md));
@@ -2723,6 +3001,8 @@ perms_other(key_t base)
 	struct msqid_ds md;
 	struct seminfo si;
 	int maxi, n, nany;
+	void *none = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	{
 		__auto_type a0_ = (int)geteuid();
@@ -2835,6 +3115,14 @@ perms_other(key_t base)
 			__auto_type a1_ = rcv(q, (size_t)-1, 0, IPC_NOWAIT);
 			P("  36 msgrcv -> %s, msgsz=-1 -> %s", a0_, a1_);
 		}
+		{
+			/* A reader without W receives through the broker:
+			 * EFAULT there too, and the message is taken. */
+			__auto_type a0_ = R(msgrcv(q, none, 8, 0, IPC_NOWAIT));
+			__auto_type a1_ = rcv(q, 8, 0, IPC_NOWAIT);
+			P("  36 msgrcv msgp=PROT_NONE -> %s, then msgrcv -> %s",
+			  a0_, a1_);
+		}
 		memset(&md, 0, sizeof(md));
 		P("  11 msg IPC_STAT -> %s", R(msqstat(q, &md)));
 		md.msg_perm.uid = i == 6 ? 65534 : 0;
@@ -2920,6 +3208,465 @@ perms_clean(key_t base)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/*
+ * A program's own SIGSEGV and SIGBUS handling is untouched by libsysv's
+ * handler: handlers set with sigaction, signal, sysv_signal, sigset are
+ * reported back as the kernel stores them and called for the program's
+ * own faults (mask, SA_NODEFER, SA_RESETHAND, SA_ONSTACK, siginfo and
+ * errno as the kernel gives them), a signal sent with kill reaches them,
+ * a fault without a handler (or ignored) still kills with SIGSEGV or
+ * SIGBUS, and a bad pointer to a System V call is still EFAULT with a
+ * handler installed. Each case runs in a child, whose death is printed.
+ */
+static char *volatile fault_page; /* PROT_NONE until a handler repairs it */
+static volatile sig_atomic_t h_calls, h_code, h_addr_ok, h_blk_segv, h_blk_usr2,
+    h_blk_usr1, h_onstack, h_now_dfl, h_errno_seen;
+static sigjmp_buf h_jmp;
+static char *alt_lo, *alt_hi;
+
+static void
+no_core(void)
+{
+	struct rlimit rl = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static char *
+new_fault_page(void)
+{
+	char *p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		P("SETUP FAILED mmap: %s", ename(errno));
+	return fault_page = p;
+}
+
+static void
+repair(void)
+{
+	mprotect(fault_page, (size_t)sysconf(_SC_PAGESIZE),
+		 PROT_READ | PROT_WRITE);
+}
+
+/* What the handler can see of its delivery, recorded for printing. */
+static void
+h_record(int sig, const siginfo_t *si)
+{
+	sigset_t cur;
+	char here;
+	struct sigaction now;
+
+	h_calls++;
+	h_errno_seen = errno;
+	h_code = si != NULL ? si->si_code : -1000;
+	h_addr_ok = si != NULL && (char *)si->si_addr == fault_page;
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	h_blk_segv = sigismember(&cur, sig);
+	h_blk_usr2 = sigismember(&cur, SIGUSR2);
+	h_blk_usr1 = sigismember(&cur, SIGUSR1);
+	h_onstack = &here >= alt_lo && &here < alt_hi;
+	memset(&now, 0, sizeof(now));
+	sigaction(sig, NULL, &now);
+	h_now_dfl = now.sa_handler == SIG_DFL;
+}
+
+static void
+h_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	h_record(sig, si);
+	errno = EDOM; /* the kernel restores nothing: the handler's */
+	if (si->si_code > 0)
+		repair();
+}
+
+static void
+h_plain(int sig)
+{
+	h_record(sig, NULL);
+	siglongjmp(h_jmp, 1);
+}
+
+static const char *
+code_name(int c)
+{
+	switch (c) {
+	case SI_USER:
+		return "SI_USER";
+	case SI_TKILL:
+		return "SI_TKILL";
+	case SEGV_MAPERR:
+		return "MAPERR";
+	case SEGV_ACCERR:
+		return "ACCERR/ADRERR";
+	case -1000:
+		return "no-siginfo";
+	default:
+		return "other";
+	}
+}
+
+static const char *
+h_seen(void)
+{
+	char *b = nextbuf();
+
+	snprintf(b, 64, "calls=%d %s addr%s blk:%s%s%s%s", (int)h_calls,
+		 code_name((int)h_code), h_addr_ok ? "=page" : "!=page",
+		 h_blk_segv ? " sig" : "", h_blk_usr2 ? " USR2" : "",
+		 h_blk_usr1 ? " USR1" : "", h_onstack ? " onstack" : "");
+	return b;
+}
+
+/* A disposition as sigaction reports it: handler, flags, mask. */
+static const char *
+disp(const struct sigaction *a)
+{
+	char *b = nextbuf();
+	const char *h = a->sa_handler == SIG_DFL    ? "SIG_DFL"
+			: a->sa_handler == SIG_IGN  ? "SIG_IGN"
+			: a->sa_sigaction == h_info ? "h_info"
+			: a->sa_handler == h_plain  ? "h_plain"
+						    : "other";
+
+	snprintf(b, 64, "%s flags=%#x mask:%s%s%s%s", h, (unsigned)a->sa_flags,
+		 sigismember(&a->sa_mask, SIGSEGV) == 1 ? " SEGV" : "",
+		 sigismember(&a->sa_mask, SIGBUS) == 1 ? " BUS" : "",
+		 sigismember(&a->sa_mask, SIGUSR2) == 1 ? " USR2" : "",
+		 sigismember(&a->sa_mask, SIGKILL) == 1 ? " KILL" : "");
+	return b;
+}
+
+static const char *
+cur_disp(int sig)
+{
+	struct sigaction a;
+
+	memset(&a, 0, sizeof(a));
+	if (sigaction(sig, NULL, &a) != 0)
+		return fmt_r(-1, errno);
+	return disp(&a);
+}
+
+static void
+h_reset(void)
+{
+	h_calls = h_code = h_addr_ok = h_blk_segv = h_blk_usr2 = 0;
+	h_blk_usr1 = h_onstack = h_now_dfl = h_errno_seen = 0;
+}
+
+static void
+k_sig_default(void)
+{
+	no_core();
+	{
+		__auto_type a0_ = cur_disp(SIGSEGV);
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig default: SIGSEGV %s, SIGBUS %s", a0_, a1_);
+	}
+	*(volatile char *)new_fault_page() = 1;
+	P("sig default: survived a fault");
+}
+
+static void
+k_sig_sigaction(void)
+{
+	struct sigaction sa, old;
+	int s = semget(IPC_PRIVATE, 1, 0600);
+
+	no_core();
+	memset(&sa, 0, sizeof(sa));
+	memset(&old, 0, sizeof(old));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | 0x400; /* SA_UNSUPPORTED: never kept */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaddset(&sa.sa_mask, SIGKILL); /* never kept */
+	{
+		__auto_type a0_ = R(sigaction(SIGSEGV, &sa, &old));
+		__auto_type a1_ = disp(&old);
+		P("sig sigaction: set -> %s, old %s", a0_, a1_);
+	}
+	{
+		__auto_type a0_ = cur_disp(SIGSEGV);
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig sigaction: now %s; SIGBUS %s", a0_, a1_);
+	}
+	{
+		__auto_type a0_ = R(semop(s, (void *)new_fault_page(), 1));
+		__auto_type a1_ = (int)h_calls;
+		P("sig sigaction: semop sops=PROT_NONE -> %s, handler calls "
+		  "%d",
+		  a0_, a1_);
+	}
+	h_reset();
+	errno = ERANGE;
+	*(volatile char *)fault_page = 42;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = (int)*(volatile char *)fault_page;
+		__auto_type a2_ = ename(h_errno_seen);
+		__auto_type a3_ = ename(errno);
+		P("sig sigaction: own fault -> %s; resumed, value %d; errno "
+		  "in handler %s, after %s",
+		  a0_, a1_, a2_, a3_);
+	}
+	h_reset();
+	kill(getpid(), SIGSEGV);
+	P("sig sigaction: kill SIGSEGV -> %s", h_seen());
+	sigaction(SIGBUS, &sa, NULL);
+	h_reset();
+	raise(SIGBUS);
+	P("sig sigaction: raise SIGBUS -> %s", h_seen());
+	semctl(s, 0, IPC_RMID);
+}
+
+static void
+k_sig_signal(void)
+{
+	sighandler_t was;
+
+	no_core();
+	new_fault_page();
+	was = signal(SIGSEGV, h_plain);
+	P("sig signal: old %s, now %s", was == SIG_DFL ? "SIG_DFL" : "other",
+	  cur_disp(SIGSEGV));
+	h_reset();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		*(volatile char *)fault_page = 1;
+	P("sig signal: own fault -> %s", h_seen());
+	was = signal(SIGSEGV, SIG_DFL);
+	P("sig signal: back to SIG_DFL, old %s, now %s",
+	  was == h_plain ? "h_plain" : "other", cur_disp(SIGSEGV));
+	*(volatile char *)fault_page = 1;
+	P("sig signal: survived a fault");
+}
+
+static void
+k_sig_resethand(void)
+{
+	struct sigaction sa;
+
+	no_core();
+	new_fault_page();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	P("sig resethand: set %s", cur_disp(SIGSEGV));
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = h_now_dfl ? "SIG_DFL" : "not reset";
+		__auto_type a2_ = cur_disp(SIGSEGV);
+		P("sig resethand: own fault -> %s, in handler %s, after %s",
+		  a0_, a1_, a2_);
+	}
+	mprotect(fault_page, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
+	*(volatile char *)fault_page = 1;
+	P("sig resethand: survived a second fault");
+}
+
+static void
+k_sig_ignore(void)
+{
+	no_core();
+	new_fault_page();
+	{
+		__auto_type a0_ =
+		    signal(SIGSEGV, SIG_IGN) == SIG_DFL ? "SIG_DFL" : "other";
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig ignore: signal SIG_IGN -> old %s, now %s", a0_, a1_);
+	}
+	kill(getpid(), SIGSEGV);
+	P("sig ignore: survived kill SIGSEGV");
+	*(volatile char *)fault_page = 1;
+	P("sig ignore: survived a fault");
+}
+
+static void
+k_sig_kill_default(void)
+{
+	no_core();
+	kill(getpid(), SIGSEGV);
+	P("sig kill default: survived kill SIGSEGV");
+}
+
+static void
+k_sig_bus(void)
+{
+	struct sigaction sa;
+	int fd = memfd_create("conform", MFD_CLOEXEC);
+	char *m;
+
+	no_core();
+	m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+		 MAP_SHARED, fd, 0); /* an empty file: SIGBUS */
+	if (fd < 0 || m == MAP_FAILED)
+		P("SETUP FAILED memfd: %s", ename(errno));
+	fault_page = m;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h_plain;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	h_reset();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		(void)*(volatile char *)m;
+	P("sig bus: own fault -> %s", h_seen());
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGBUS, &sa, NULL);
+	(void)*(volatile char *)m;
+	P("sig bus: survived a fault");
+}
+
+/* The other ways to set a handler, as the C library builds them. */
+static void
+k_sig_others(void)
+{
+	sigset_t cur;
+	sighandler_t was;
+
+	no_core();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	was = sysv_signal(SIGSEGV, h_plain);
+	P("sig sysv_signal: old %s, now %s",
+	  was == SIG_DFL ? "SIG_DFL" : "other", cur_disp(SIGSEGV));
+	h_reset();
+	new_fault_page();
+	if (sigsetjmp(h_jmp, 1) == 0)
+		*(volatile char *)fault_page = 1;
+	{
+		__auto_type a0_ = h_seen();
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig sysv_signal: own fault -> %s, after %s", a0_, a1_);
+	}
+	{
+		__auto_type a0_ = R(siginterrupt(SIGSEGV, 1));
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig siginterrupt 1 -> %s, now %s", a0_, a1_);
+	}
+	was = signal(SIGSEGV, h_plain);
+	P("sig signal after siginterrupt: now %s", cur_disp(SIGSEGV));
+	{
+		__auto_type a0_ = R(siginterrupt(SIGSEGV, 0));
+		__auto_type a1_ = cur_disp(SIGSEGV);
+		P("sig siginterrupt 0 -> %s, now %s", a0_, a1_);
+	}
+	was = sigset(SIGSEGV, SIG_HOLD);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	P("sig sigset SIG_HOLD: old %s, blocked %d",
+	  was == h_plain ? "h_plain" : "other", sigismember(&cur, SIGSEGV));
+	was = sigset(SIGSEGV, h_plain);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	P("sig sigset h_plain: old %s, blocked %d, now %s",
+	  was == SIG_HOLD ? "SIG_HOLD" : "other", sigismember(&cur, SIGSEGV),
+	  cur_disp(SIGSEGV));
+	{
+		__auto_type a0_ = R(sigignore(SIGBUS));
+		__auto_type a1_ = cur_disp(SIGBUS);
+		P("sig sigignore -> %s, now %s", a0_, a1_);
+	}
+#pragma GCC diagnostic pop
+	P("sig signal SIG_ERR -> %s",
+	  signal(SIGSEGV, SIG_ERR) == SIG_ERR ? ename(errno) : "accepted");
+	P("sig sigaction SIGUSR1 (not ours): %s", cur_disp(SIGUSR1));
+}
+
+/*
+ * What crash reporters do: the handler puts SIG_DFL back and raises the
+ * signal again, or just returns to fault again; either way the process
+ * dies of it.
+ */
+static void
+h_reraise(int sig)
+{
+	h_calls++;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+h_restore(int sig)
+{
+	struct sigaction sa;
+
+	h_calls++;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+static void
+k_sig_reraise(void)
+{
+	no_core();
+	new_fault_page();
+	signal(SIGSEGV, h_reraise);
+	P("sig reraise: handler puts SIG_DFL back and raises it");
+	*(volatile char *)fault_page = 1;
+	P("sig reraise: survived, calls=%d", (int)h_calls);
+}
+
+static void
+k_sig_restore(void)
+{
+	no_core();
+	new_fault_page();
+	signal(SIGSEGV, h_restore);
+	P("sig restore: handler puts SIG_DFL back and returns");
+	*(volatile char *)fault_page = 1;
+	P("sig restore: survived, calls=%d", (int)h_calls);
+}
+
+/* SA_ONSTACK is honoured, and a handler without it is not moved there. */
+static void
+k_sig_altstack(void)
+{
+	static char stk[65536];
+	stack_t ss = {.ss_sp = stk, .ss_size = sizeof(stk)};
+	struct sigaction sa;
+
+	no_core();
+	alt_lo = stk;
+	alt_hi = stk + sizeof(stk);
+	MUST(sigaltstack(&ss, NULL));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	new_fault_page();
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	P("sig altstack: SA_ONSTACK -> %s", h_seen());
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	new_fault_page();
+	h_reset();
+	*(volatile char *)fault_page = 1;
+	P("sig altstack: without SA_ONSTACK -> %s", h_seen());
+}
+
+static void
+t_signals(void)
+{
+	static void (*const kids[])(void) = {
+	    k_sig_default,  k_sig_sigaction,	k_sig_signal,  k_sig_resethand,
+	    k_sig_ignore,   k_sig_kill_default, k_sig_bus,     k_sig_others,
+	    k_sig_altstack, k_sig_reraise,	k_sig_restore,
+	};
+
+	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
+		finish(spawn(kids[i]));
+}
+
 static void
 read_limits(void)
 {
@@ -3002,6 +3749,7 @@ main(int argc, char **argv)
 	t_msgpids();
 	t_msgcopy();
 	t_info();
+	t_signals();
 	cleanup();
 	{
 		struct seminfo si;
