@@ -18,8 +18,10 @@
 
 #include "proto.h"
 
-/* Bytes of the libprim object after the header page, set by open_obj. */
+/* Bytes of the libprim object after the header page, and the segment's
+ * id, set by open_obj. */
 static size_t open_obj_len;
+static int open_obj_shmid;
 
 static void *
 open_obj(const char *path, int type, int id, int rw)
@@ -61,6 +63,7 @@ open_obj(const char *path, int type, int id, int rw)
 		exit(2);
 	}
 	open_obj_len = (size_t)p.seg_size - PRIMD_OBJ_HDR;
+	open_obj_shmid = p.shmid;
 	return h;
 }
 
