@@ -378,6 +378,34 @@ sysv__poll_sleep(long *delay, const struct timespec *deadline)
 	return 0;
 }
 
+int
+sysv__proxy(struct primd_req *req, const void *tx, size_t txlen, void *rx,
+	    size_t rxcap, size_t *rxlen, int wait_err,
+	    const struct timespec *deadline)
+{
+	struct primd_req q = *req;
+	struct primd_rep rep;
+	long delay = 1000000L; /* 1 ms, doubling to 50 ms */
+	int r;
+
+	for (int round = 0;; round++) {
+		*req = q; /* sysv__call_x fills in magic, version, seq */
+		if ((r = sysv__call_x(req, tx, txlen, &rep, rx, rxcap, rxlen)) !=
+		    0)
+			return r;
+		r = -rep.err;
+		if (r == -EIDRM && round == 0)
+			return -ENOTRECOVERABLE; /* the broker's word for damaged */
+		if (r == -EINVAL && round > 0)
+			return -EIDRM; /* removed while we waited */
+		if (r == 0 || r != wait_err ||
+		    (r == -EAGAIN && !(rep.flags & PRIMD_REP_BLOCKED)))
+			return r;
+		if ((r = sysv__poll_sleep(&delay, deadline)) != 0)
+			return r;
+	}
+}
+
 /*
  * Before a data-path call: make sure the broker knows this process (it
  * watches pids to undo what a dead one leaves), without ever failing or

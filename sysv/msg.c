@@ -59,8 +59,6 @@ send_broker(int msqid, long mtype, const void *text, size_t msgsz,
 	    int msgflg)
 {
 	struct primd_req req;
-	struct primd_rep rep;
-	long delay = 1000000L; /* 1 ms */
 	unsigned char *buf;
 	int64_t t = mtype;
 	int r;
@@ -72,25 +70,13 @@ send_broker(int msqid, long mtype, const void *text, size_t msgsz,
 		free(buf);
 		return -EFAULT; /* the kernel copies the text first: nothing sent */
 	}
-	for (int round = 0;; round++) {
-		memset(&req, 0, sizeof(req));
-		req.op = PRIMD_MSGSND;
-		req.type = PRIMD_MSG;
-		req.id = msqid;
-		req.flags = msgflg & IPC_NOWAIT;
-		if ((r = sysv__call_x(&req, buf, sizeof(t) + msgsz, &rep, NULL,
-				      0, NULL)) != 0)
-			break;
-		r = -rep.err;
-		if (r == -EIDRM)
-			r = round == 0 ? -ENOTRECOVERABLE : -EIDRM;
-		else if (r == -EINVAL && round > 0)
-			r = -EIDRM; /* removed while we waited */
-		if (r != -EAGAIN || !(rep.flags & PRIMD_REP_BLOCKED))
-			break;
-		if ((r = sysv__poll_sleep(&delay, NULL)) != 0)
-			break;
-	}
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_MSGSND;
+	req.type = PRIMD_MSG;
+	req.id = msqid;
+	req.flags = msgflg & IPC_NOWAIT;
+	r = sysv__proxy(&req, buf, sizeof(t) + msgsz, NULL, 0, NULL, -EAGAIN,
+			NULL);
 	free(buf);
 	return r;
 }
@@ -150,8 +136,6 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 	struct primd_msgrcv_req mr;
 	struct primd_msgrcv_rep mh;
 	struct primd_req req;
-	struct primd_rep rep;
-	long delay = 1000000L; /* 1 ms */
 	size_t cap = msgsz, got = 0;
 	unsigned char *buf;
 	ssize_t n;
@@ -165,25 +149,13 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 		return -ENOMEM;
 	mr.msgtyp = msgtyp;
 	mr.msgsz = msgsz;
-	for (int round = 0;; round++) {
-		memset(&req, 0, sizeof(req));
-		req.op = PRIMD_MSGRCV;
-		req.type = PRIMD_MSG;
-		req.id = msqid;
-		req.flags = msgflg & (MSG_NOERROR | MSG_EXCEPT);
-		r = sysv__call_x(&req, &mr, sizeof(mr), &rep, buf,
-				 sizeof(mh) + cap, &got);
-		if (r == 0)
-			r = -rep.err;
-		if (r == -EIDRM && round == 0)
-			r = -ENOTRECOVERABLE; /* the broker's word for damaged */
-		else if (r == -EINVAL && round > 0)
-			r = -EIDRM; /* removed while we waited */
-		if (r != -ENOMSG || (msgflg & IPC_NOWAIT))
-			break;
-		if ((r = sysv__poll_sleep(&delay, NULL)) != 0)
-			break;
-	}
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_MSGRCV;
+	req.type = PRIMD_MSG;
+	req.id = msqid;
+	req.flags = msgflg & (MSG_NOERROR | MSG_EXCEPT);
+	r = sysv__proxy(&req, &mr, sizeof(mr), buf, sizeof(mh) + cap, &got,
+			(msgflg & IPC_NOWAIT) ? 0 : -ENOMSG, NULL);
 	if (r != 0) {
 		n = r;
 	} else if (got < sizeof(mh) ||

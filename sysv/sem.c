@@ -96,9 +96,7 @@ semop_broker(int semid, const struct sembuf *sops, size_t nsops,
 {
 	struct primd_sembuf wire[64], *w = wire;
 	struct primd_req req;
-	struct primd_rep rep;
 	struct timespec abs;
-	long delay = 1000000L; /* 1 ms */
 	int r;
 
 	if (nsops > sizeof(wire) / sizeof(wire[0]) &&
@@ -111,26 +109,13 @@ semop_broker(int semid, const struct sembuf *sops, size_t nsops,
 	}
 	if (timeout != NULL)
 		deadline_of(timeout, &abs);
-	for (int round = 0;; round++) {
-		memset(&req, 0, sizeof(req));
-		req.op = PRIMD_SEMOP;
-		req.type = PRIMD_SEM;
-		req.id = semid;
-		req.nsems = (int32_t)nsops;
-		if ((r = sysv__call_x(&req, w, nsops * sizeof(*w), &rep, NULL,
-				      0, NULL)) != 0)
-			break;
-		r = -rep.err;
-		if (r == -EIDRM)
-			r = round == 0 ? -ENOTRECOVERABLE : -EIDRM;
-		else if (r == -EINVAL && round > 0)
-			r = -EIDRM; /* removed while we waited */
-		if (r != -EAGAIN || !(rep.flags & PRIMD_REP_BLOCKED))
-			break;
-		if ((r = sysv__poll_sleep(&delay,
-					  timeout != NULL ? &abs : NULL)) != 0)
-			break;
-	}
+	memset(&req, 0, sizeof(req));
+	req.op = PRIMD_SEMOP;
+	req.type = PRIMD_SEM;
+	req.id = semid;
+	req.nsems = (int32_t)nsops;
+	r = sysv__proxy(&req, w, nsops * sizeof(*w), NULL, 0, NULL, -EAGAIN,
+			timeout != NULL ? &abs : NULL);
 	if (w != wire)
 		free(w);
 	return r;

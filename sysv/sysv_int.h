@@ -140,6 +140,21 @@ SYSV_HIDDEN int sysv__call_x(struct primd_req *req, const void *tx,
 SYSV_HIDDEN int sysv__poll_sleep(long *delay, const struct timespec *deadline);
 
 /*
+ * An operation the broker does for a caller that may not map the object
+ * read-write (PRIMD_SEMOP, PRIMD_MSGSND, PRIMD_MSGRCV: proto.h): send req
+ * (its op, type, id, flags, nsems set) with the trailer tx, the reply's
+ * trailer to rx as sysv__call_x does; while the broker says it would wait
+ * (the error wait_err: -EAGAIN with PRIMD_REP_BLOCKED, or -ENOMSG; 0:
+ * never wait), ask again after sysv__poll_sleep, up to *deadline
+ * (CLOCK_MONOTONIC, NULL: none). Returns 0 or -errno; -ENOTRECOVERABLE
+ * when the object is damaged, -EIDRM when it was removed while we waited.
+ */
+SYSV_HIDDEN int sysv__proxy(struct primd_req *req, const void *tx,
+			    size_t txlen, void *rx, size_t rxcap,
+			    size_t *rxlen, int wait_err,
+			    const struct timespec *deadline);
+
+/*
  * Find the object with this id, mapping it on a miss (PRIMD_OPEN). On
  * success *op holds a reference the caller drops with sysv__put. Returns
  * 0, -EINVAL (unknown, stale or removed id), -ENOSYS (no broker), -ENOMEM.
