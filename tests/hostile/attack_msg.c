@@ -12,29 +12,10 @@
  */
 #include <sys/wait.h>
 #include <time.h>
+#include "../unit/testutil.h"
 
 #include "../broker/open_obj.h"
 #include "msgq.c"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static pid_t
-dead_pid(void)
-{
-	pid_t p = fork();
-
-	if (p == 0)
-		_exit(0);
-	waitpid(p, NULL, 0);
-	return p;
-}
 
 int
 main(int argc, char **argv)
@@ -101,9 +82,7 @@ main(int argc, char **argv)
 		size_t nw = m->seg.size / 8;
 
 		do {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift(&x);
 			/* Mostly the protocol lines, sometimes anywhere. */
 			p[(x & 3) ? (x >> 8) % (sizeof(*m) / 8) : x % nw] = x;
 			usleep(100);

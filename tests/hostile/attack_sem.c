@@ -14,30 +14,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
+#include "../unit/testutil.h"
 
 #include "../broker/open_obj.h"
 #include "sem.c"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A pid that is dead: a child forked and waited for. */
-static pid_t
-dead_pid(void)
-{
-	pid_t p = fork();
-
-	if (p == 0)
-		_exit(0);
-	waitpid(p, NULL, 0);
-	return p;
-}
 
 int
 main(int argc, char **argv)
@@ -131,9 +111,7 @@ main(int argc, char **argv)
 		size_t nw = h->shm->seg.size / 8;
 
 		do {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift(&x);
 			m[x % nw] = (x & 1) ? x : x & 0x7ffff;
 			usleep(100);
 		} while (now_s() < until);

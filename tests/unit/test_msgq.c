@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "prim/msgq.h"
 
 /* Layout facts the crash tests poke at (see prim/msgq.c). */
@@ -60,26 +62,6 @@ rm(struct fx *f)
 {
 	prim_msgq_close(f->q);
 	munmap(f->mem, f->len);
-}
-
-static void
-deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
-static pid_t
-dead_pid(void)
-{
-	pid_t p = fork();
-
-	if (p == 0)
-		_exit(0);
-	waitpid(p, NULL, 0);
-	return p;
 }
 
 static void

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "msgq.c"
 
 static struct {
@@ -57,30 +59,6 @@ teardown(void **state)
 		munmap(fx.mem, fx.len);
 	memset(&fx, 0, sizeof(fx));
 	return 0;
-}
-
-static void
-deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static pid_t
-dead_pid(void)
-{
-	pid_t p = fork();
-
-	assert_true(p >= 0);
-	if (p == 0)
-		_exit(0);
-	assert_int_equal(waitpid(p, NULL, 0), p);
-	return p;
 }
 
 static int
@@ -287,15 +265,6 @@ test_live_churn(void **state)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
-static uint64_t
-xorshift(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static void
 test_scribble(void **state)
 {
@@ -312,24 +281,24 @@ test_scribble(void **state)
 		size_t nw = q->shm->seg.size / 8;
 
 		for (int k = 0; k < 4; k++)
-			(void)prim_msgq_send(q, 1 + (long)(xorshift() % 70), "m",
+			(void)prim_msgq_send(q, 1 + (long)(xorshift(&rng) % 70), "m",
 					     1, PRIM_IPC_NOWAIT);
-		for (int k = 0, n = 1 + (int)(xorshift() % 6); k < n; k++) {
-			size_t at = xorshift() % 14 < 10
-					    ? (size_t)(word_at(q, (int)(xorshift() % 14)) -
+		for (int k = 0, n = 1 + (int)(xorshift(&rng) % 6); k < n; k++) {
+			size_t at = xorshift(&rng) % 14 < 10
+					    ? (size_t)(word_at(q, (int)(xorshift(&rng) % 14)) -
 						       m)
-					    : xorshift() % nw;
-			uint64_t v = xorshift();
+					    : xorshift(&rng) % nw;
+			uint64_t v = xorshift(&rng);
 
-			switch (xorshift() % 4) {
+			switch (xorshift(&rng) % 4) {
 			case 0:
 				v &= 0xffff;
 				break;
 			case 1:
-				v = m[at] ^ (1ULL << (xorshift() % 64));
+				v = m[at] ^ (1ULL << (xorshift(&rng) % 64));
 				break;
 			case 2:
-				v = m[at] + (xorshift() % 5) - 2;
+				v = m[at] + (xorshift(&rng) % 5) - 2;
 				break;
 			}
 			m[at] = v;

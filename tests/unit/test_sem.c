@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "prim/sem.h"
 
 struct fixture {
@@ -69,18 +71,6 @@ op1(struct prim_semset *s, unsigned short n, short op, short flg)
 	struct prim_sembuf b = { n, op, flg };
 
 	return prim_sem_op(s, &b, 1);
-}
-
-static void
-deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
 }
 
 static void

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "sem.c"
 
 struct fixture {
@@ -75,31 +77,6 @@ op2(struct prim_semset *s, short a, short b, short flg)
 	struct prim_sembuf v[2] = { { 0, a, flg }, { 1, b, flg } };
 
 	return prim_sem_op(s, v, 2);
-}
-
-static void
-deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-/* A pid that is dead: a child forked and waited for. */
-static pid_t
-dead_pid(void)
-{
-	pid_t p = fork();
-
-	assert_true(p >= 0);
-	if (p == 0)
-		_exit(0);
-	assert_int_equal(waitpid(p, NULL, 0), p);
-	return p;
 }
 
 static uint64_t *
@@ -401,15 +378,6 @@ test_live_churn(void **state)
  */
 static uint64_t rng = 88172645463325252ULL;
 
-static uint64_t
-xorshift(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 /* The index (in 64-bit words) of a random protocol word of the set. */
 static size_t
 proto_word(struct prim_semset *h)
@@ -417,21 +385,21 @@ proto_word(struct prim_semset *h)
 	char *base = (char *)h->shm, *p;
 	uint32_t i;
 
-	switch (xorshift() % 6) {
+	switch (xorshift(&rng) % 6) {
 	case 0: /* active, astate, tickets */
-		p = (char *)&h->shm->active + 8 * (xorshift() % 3);
+		p = (char *)&h->shm->active + 8 * (xorshift(&rng) % 3);
 		break;
 	case 1: /* a semaphore word or its sempid */
-		p = (char *)sem_at(h, xorshift() % h->nsems) +
-		    8 * (xorshift() % 2);
+		p = (char *)sem_at(h, xorshift(&rng) % h->nsems) +
+		    8 * (xorshift(&rng) % 2);
 		break;
 	case 2: /* an undo record's owner or an adjustment */
-		i = (uint32_t)(xorshift() % (h->nsems + 1));
-		p = (char *)undo_at(h, xorshift() % h->nprocs) + 8 * i;
+		i = (uint32_t)(xorshift(&rng) % (h->nsems + 1));
+		p = (char *)undo_at(h, xorshift(&rng) % h->nprocs) + 8 * i;
 		break;
 	default: /* a slot header word, or its first operations */
-		p = (char *)slot_at(h, xorshift() % h->nslots) +
-		    8 * (xorshift() % 10);
+		p = (char *)slot_at(h, xorshift(&rng) % h->nslots) +
+		    8 * (xorshift(&rng) % 10);
 		break;
 	}
 	return (size_t)(p - base) / 8;
@@ -460,26 +428,26 @@ test_scribble(void **state)
 		struct prim_semset *s = mk(3, 6, 4);
 		uint64_t *m = fx.mem;
 		size_t nw = hdr(s)->shm->seg.size / 8;
-		int writes = 1 + (int)(xorshift() % 8);
+		int writes = 1 + (int)(xorshift(&rng) % 8);
 
 		prim_semset_set_patience(s, 1000000);
 		(void)op1(s, 0, 2, PRIM_SEM_UNDO);
 		(void)op1(s, 2, 1, 0);
 		for (int k = 0; k < writes; k++) {
-			size_t at = xorshift() % nw;
-			uint64_t v = xorshift();
+			size_t at = xorshift(&rng) % nw;
+			uint64_t v = xorshift(&rng);
 
 			/* Mostly a protocol word. */
-			if (xorshift() % 10 < 7)
+			if (xorshift(&rng) % 10 < 7)
 				at = proto_word(hdr(s));
 
 			/* Mostly plausible words: flags, small values. */
-			switch (xorshift() % 4) {
+			switch (xorshift(&rng) % 4) {
 			case 0:
 				v &= 0xffffffffULL;
 				break;
 			case 1:
-				v = m[at] ^ (1ULL << (xorshift() % 64));
+				v = m[at] ^ (1ULL << (xorshift(&rng) % 64));
 				break;
 			case 2:
 				v &= 0x7;
@@ -489,22 +457,22 @@ test_scribble(void **state)
 		}
 		for (int k = 0; k < 12; k++) {
 			struct prim_sembuf v[3] = {
-				{ (unsigned short)(xorshift() % 3),
-				  (short)((int)(xorshift() % 5) - 2),
+				{ (unsigned short)(xorshift(&rng) % 3),
+				  (short)((int)(xorshift(&rng) % 5) - 2),
 				  PRIM_IPC_NOWAIT },
-				{ (unsigned short)(xorshift() % 3),
-				  (short)((int)(xorshift() % 5) - 2),
+				{ (unsigned short)(xorshift(&rng) % 3),
+				  (short)((int)(xorshift(&rng) % 5) - 2),
 				  (short)(PRIM_IPC_NOWAIT |
-					  ((xorshift() & 1) ? PRIM_SEM_UNDO : 0)) },
+					  ((xorshift(&rng) & 1) ? PRIM_SEM_UNDO : 0)) },
 				{ 2, 0, PRIM_IPC_NOWAIT },
 			};
 			unsigned short vals[3] = { 1, 2, 3 };
 			struct timespec dl;
 			int r;
 
-			switch (xorshift() % 8) {
+			switch (xorshift(&rng) % 8) {
 			case 0:
-				r = prim_sem_op(s, v, 1 + xorshift() % 3);
+				r = prim_sem_op(s, v, 1 + xorshift(&rng) % 3);
 				break;
 			case 1:
 				v[0].sem_flg = 0;
@@ -512,16 +480,16 @@ test_scribble(void **state)
 				r = prim_sem_op_timed(s, v, 1, &dl);
 				break;
 			case 2:
-				r = prim_sem_setval(s, (int)(xorshift() % 3), 1);
+				r = prim_sem_setval(s, (int)(xorshift(&rng) % 3), 1);
 				break;
 			case 3:
 				r = prim_sem_setall(s, vals);
 				break;
 			case 4:
-				r = prim_sem_getncnt(s, (int)(xorshift() % 3));
+				r = prim_sem_getncnt(s, (int)(xorshift(&rng) % 3));
 				break;
 			case 5:
-				r = prim_semset_reap(s, (xorshift() & 1)
+				r = prim_semset_reap(s, (xorshift(&rng) & 1)
 								? dead
 								: getpid());
 				break;
