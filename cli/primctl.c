@@ -3,7 +3,9 @@
  * primctl: run a program against the broker of this IPC namespace
  * (starting one if none answers), list the objects the broker keeps, and
  * remove them. It talks the wire protocol of broker/proto.h and reads the
- * objects themselves through a read-only attach of their segments.
+ * objects themselves through a read-only attach of their segments. Every
+ * socket is judged by primd__connect (broker/sockpath.c), the rule libsysv
+ * follows too, and a refusal is printed with its reason.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 #include "prim/msgq.h"
 #include "prim/sem.h"
 #include "proto.h"
+#include "sockpath.h"
 
 #define SOCKMAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -33,6 +36,7 @@ static const char *prog = "primctl";
 static char sockbuf[SOCKMAX];
 static const char *sock; /* --sock, else primd__sock_path */
 static uint32_t reqseq;
+static char why[512]; /* why the last bconnect failed */
 
 static void
 usage(FILE *f)
@@ -65,31 +69,19 @@ resolve_sock(void)
  * Talking to the broker
  */
 
-/* Connect to the broker; -1 (errno set) if none answers. */
+/*
+ * Connect to the broker on path, as libsysv would (primd__connect: the
+ * directory, the socket, the broker's uid). Returns the descriptor, or
+ * -errno with the reason in why (-EPERM: refused).
+ */
 static int
 bconnect(const char *path)
 {
-	struct sockaddr_un a;
 	struct timeval tv = {.tv_sec = 5};
-	int fd;
+	int fd = primd__connect(path, why, sizeof(why));
 
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
+		return fd;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
@@ -131,10 +123,27 @@ open_broker(void)
 	if (resolve_sock() != 0)
 		return -1;
 	fd = bconnect(sock);
-	if (fd < 0)
-		fprintf(stderr, "%s: no broker answers on %s: %s\n", prog, sock,
-			strerror(errno));
-	return fd;
+	if (fd == -EPERM)
+		fprintf(stderr, "%s: refusing the broker socket: %s\n", prog,
+			why);
+	else if (fd < 0)
+		fprintf(stderr, "%s: no broker answers: %s\n", prog, why);
+	return fd < 0 ? -1 : fd;
+}
+
+/* The broker's pid and uid on a connection (SO_PEERCRED). */
+static void
+peer(int fd, int *pid, unsigned *uid)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	*pid = 0;
+	*uid = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+		*pid = (int)uc.pid;
+		*uid = (unsigned)uc.uid;
+	}
 }
 
 /* ------------------------------------------------------------------
@@ -281,6 +290,11 @@ cmd_run(int argc, char **argv)
 		sock = abssock;
 	}
 	fd = bconnect(sock);
+	if (fd == -EPERM) {
+		fprintf(stderr, "%s: refusing the broker socket: %s\n", prog,
+			why);
+		return 1;
+	}
 	if (fd >= 0)
 		close(fd);
 	else if (start_broker() != 0)
@@ -721,7 +735,8 @@ cmd_status(int argc, char **argv)
 {
 	struct primd_req q;
 	struct primd_rep p;
-	int fd;
+	unsigned buid;
+	int fd, bpid;
 
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-s") == 0 ||
@@ -737,8 +752,12 @@ cmd_status(int argc, char **argv)
 		return 1;
 	printf("socket: %s\n", sock);
 	fd = bconnect(sock);
+	if (fd == -EPERM) {
+		printf("broker: refused: %s\n", why);
+		return 1;
+	}
 	if (fd < 0) {
-		printf("broker: not running (%s)\n", strerror(errno));
+		printf("broker: not running (%s)\n", strerror(-fd));
 		return 1;
 	}
 	req_init(&q, PRIMD_HELLO, 0);
@@ -747,7 +766,8 @@ cmd_status(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	printf("broker: running\n");
+	peer(fd, &bpid, &buid);
+	printf("broker: running (pid %d, uid %u)\n", bpid, buid);
 	printf("semaphore sets: %u (%u semaphores), queues: %u "
 	       "(%llu messages, %llu bytes)\n",
 	       p.info.sem_sets, p.info.sem_sems, p.info.msg_queues,

@@ -13,6 +13,10 @@
  * SO_PEERCRED, read at connect time). The fork child handler only forgets
  * state; it takes no lock. The socket is SOCK_CLOEXEC.
  *
+ * The socket is found and judged by primd__connect (broker/sockpath.c): a
+ * directory someone else controls, or a broker that is neither root nor
+ * this process's effective uid, is refused at once, without waiting.
+ *
  * When no broker answers within PRIM_BROKER_WAIT milliseconds (default
  * 3000), control calls fail with ENOSYS, what a kernel without System V
  * IPC says. Data-path calls (semop, msgsnd, msgrcv, GETVAL, IPC_STAT…) on
@@ -30,9 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sockpath.h"
 #include "sysv_int.h"
 
 #define WAIT_DEFAULT_MS 3000
+#define SOCKMAX		sizeof(((struct sockaddr_un *)0)->sun_path)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int bfd = -1; /* under mu */
@@ -136,25 +142,26 @@ static int
 connect_broker(long wait)
 {
 	long deadline = now_ms() + wait, pause = 5;
-	struct sockaddr_un sa;
+	char path[SOCKMAX];
 	struct primd_req req;
 	struct primd_rep rep;
 	int saved = errno, fd;
 
 	disconnect();
 	for (;;) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		if (primd__sock_path(sa.sun_path, sizeof(sa.sun_path), 0) != 0)
+		/* Read before connecting: a change after this is seen by
+		 * the next call, which connects again. */
+		uid_t euid = geteuid();
+		gid_t egid = getegid();
+
+		if (primd__sock_path(path, sizeof(path), 0) != 0)
 			break;
-		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			break;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		fd = primd__connect(path, NULL, 0);
+		if (fd >= 0) {
 			bfd = fd;
 			bpid = getpid();
-			beuid = geteuid();
-			begid = getegid();
+			beuid = euid;
+			begid = egid;
 			memset(&req, 0, sizeof(req));
 			req.op = PRIMD_HELLO;
 			if (exchange(&req, &rep) == 0 && rep.err == 0) {
@@ -165,8 +172,8 @@ connect_broker(long wait)
 				return 0;
 			}
 			disconnect();
-		} else {
-			close(fd);
+		} else if (fd == -EPERM || fd == -EACCES) {
+			break; /* refused, or out of reach: waiting is vain */
 		}
 		long left = deadline - now_ms();
 		if (left <= 0)
