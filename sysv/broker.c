@@ -8,10 +8,11 @@
  *
  * Concurrency: one mutex serialises requests; a request holds it from send
  * to reply, so replies can never be mixed up. The connection is made again
- * after fork (in the child), after an error and whenever the effective uid
- * or gid differs from the one it was made with (the broker trusts only
- * SO_PEERCRED, read at connect time). The fork child handler only forgets
- * state; it takes no lock. The socket is SOCK_CLOEXEC.
+ * after fork (in the child), after an error, after every credential change
+ * libsysv sees (sysv__cred_gen, creds.c) and whenever the effective uid or
+ * gid differs from the one it was made with (a raw setuid system call):
+ * the broker trusts only SO_PEERCRED, read at connect time. The fork child
+ * handler only forgets state; it takes no lock. The socket is SOCK_CLOEXEC.
  *
  * The socket is found and judged by primd__connect (broker/sockpath.c): a
  * directory someone else controls, or a broker that is neither root nor
@@ -45,6 +46,7 @@ static int bfd = -1; /* under mu */
 static pid_t bpid;   /* process the connection belongs to */
 static uid_t beuid;
 static gid_t begid;
+static uint32_t bgen; /* sysv__cred_gen when it was made */
 static uint32_t seq;
 static struct primd_info limits; /* from HELLO, under mu */
 static _Atomic int have_limits;	 /* limits valid (kept across fork) */
@@ -151,6 +153,7 @@ connect_broker(long wait)
 	for (;;) {
 		/* Read before connecting: a change after this is seen by
 		 * the next call, which connects again. */
+		uint32_t gen = sysv__gen();
 		uid_t euid = geteuid();
 		gid_t egid = getegid();
 
@@ -162,6 +165,7 @@ connect_broker(long wait)
 			bpid = getpid();
 			beuid = euid;
 			begid = egid;
+			bgen = gen;
 			memset(&req, 0, sizeof(req));
 			req.op = PRIMD_HELLO;
 			if (exchange(&req, &rep) == 0 && rep.err == 0) {
@@ -204,8 +208,8 @@ ensure_within(long wait)
 	 * be retried (RMID, a creating GET) goes to the new broker instead
 	 * of failing. Nothing is ever pending on a healthy connection.
 	 */
-	if (bfd >= 0 && bpid == getpid() && beuid == geteuid() &&
-	    begid == getegid() && poll(&p, 1, 0) == 0)
+	if (bfd >= 0 && bpid == getpid() && bgen == sysv__gen() &&
+	    beuid == geteuid() && begid == getegid() && poll(&p, 1, 0) == 0)
 		return 0;
 	return connect_broker(wait);
 }
