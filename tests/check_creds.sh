@@ -6,12 +6,17 @@
 # change credentials in every way libsysv interposes (setuid, seteuid and
 # back, setreuid, setresuid, setgid with setgroups, setgroups alone,
 # setegid, initgroups, capset, exec after a drop) and try every operation
-# on every object. Two runs, each in a fresh IPC namespace:
+# on every object. Three runs, each in a fresh IPC namespace:
 #   kernel   plainly;
 #   preload  LD_PRELOAD, with a private root broker in a 0755 directory
 #            (a root broker makes its socket 0666), so that a child that
-#            dropped to nobody still reaches it.
-# The two outputs must be identical.
+#            dropped to nobody still reaches it;
+#   primctl  `primctl run` with no socket named, in a private mount
+#            namespace whose /run is a fresh tmpfs: root's run must use
+#            the system socket /run/prim/primd-ipc-<ns>.sock, make
+#            /run/prim 0755, and the children that drop to nobody must
+#            reach it.
+# The three outputs must be identical.
 #
 # Needs root; under a user namespace IPCNS, or when not root, it says so
 # and skips (make check runs as root).
@@ -64,6 +69,21 @@ if [ "${1:-}" = --inner ]; then
 		PRIM_BROKER_SOCK=$dir/sock LD_PRELOAD=$B/libsysv.so \
 			timeout 120 "$prog" "$KEY" >"$out" 2>&1
 		;;
+	primctl)
+		# Only this namespace sees this /run.
+		mount -n -t tmpfs -o mode=0755 tmpfs /run ||
+			fail "cannot mount a private /run"
+		PRIM_IDLE_EXIT=2 timeout 120 "$B/primctl" run -- \
+			"$prog" "$KEY" >"$out" 2>&1
+		ns=$(stat -L -c %i /proc/self/ns/ipc)
+		s=/run/prim/primd-ipc-$ns.sock
+		[ "$(stat -c %a /run/prim)" = 755 ] ||
+			fail "/run/prim is $(stat -c %a /run/prim), not 755"
+		[ -S "$s" ] && [ "$(stat -c %a "$s")" = 666 ] ||
+			fail "root's run did not use $s (mode 0666)"
+		bpid=$("$B/primctl" status | sed -n 's/^broker: running (pid \([0-9]*\).*/\1/p')
+		[ -n "$bpid" ] || fail "no broker answers on $s after the run"
+		;;
 	esac
 	exit 0
 fi
@@ -80,18 +100,22 @@ case "$IPCNS" in
 	;;
 esac
 [ -x "$B/conform/creds" ] || fail "$B/conform/creds not built"
-for f in "$B/libsysv.so" "$B/primd"; do
+for f in "$B/libsysv.so" "$B/primd" "$B/primctl"; do
 	[ -e "$f" ] || fail "$f not built"
 done
 setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$B/conform/creds" ||
 	fail "uid 65534 cannot run $B/conform/creds (directory permissions)"
+MNTNS="$IPCNS --mount --propagation private"
+$MNTNS true || fail "cannot unshare a mount namespace ($MNTNS)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/prim_creds.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
 
-for mode in kernel preload; do
-	$IPCNS sh "$0" --inner "$mode" "$tmp/$mode.out" || {
+for mode in kernel preload primctl; do
+	ns=$IPCNS
+	[ "$mode" = primctl ] && ns=$MNTNS
+	$ns sh "$0" --inner "$mode" "$tmp/$mode.out" || {
 		tail -n 5 "$tmp/$mode.out" >&2 2>/dev/null || :
 		fail "$mode run failed"
 	}
@@ -109,7 +133,7 @@ grep -q '^setuid obj0 0600 msg: snd=-1 EACCES' "$tmp/kernel.out" &&
 	grep -q '^setuid obj5 0666 msg: snd=0 rcv=4' "$tmp/kernel.out" ||
 	fail "the kernel run did not refuse 0600 and allow 0666 to nobody"
 status=0
-for mode in preload; do
+for mode in preload primctl; do
 	if diff -u "$tmp/kernel.out" "$tmp/$mode.out" >"$tmp/$mode.diff"; then
 		echo "check_creds: $mode: identical to the kernel"
 	else
@@ -121,4 +145,4 @@ for mode in preload; do
 done
 [ "$status" -eq 0 ] || fail "credential changes differ from the kernel"
 echo "check_creds: ok ($(grep -c . "$tmp/kernel.out") lines identical" \
-	"to the kernel)"
+	"to the kernel, twice)"

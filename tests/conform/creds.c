@@ -25,7 +25,12 @@
  *   creds probe TAG KEY IDS...   (internal) the probes, in the image the
  *                                exec scenario starts
  *   creds try                    semget and msgget of IPC_PRIVATE, one
- *                                line, removed again (check_discovery.sh)
+ *                                line, removed again (check_discovery.sh,
+ *                                check_run.sh)
+ *   creds keep KEY VAL           a set with semaphore 0 at VAL and a queue
+ *                                holding "kept", both of key KEY
+ *   creds check KEY              what keep left, one line; removed
+ *                                (check_run.sh: across a broker's death)
  */
 #include <errno.h>
 #include <grp.h>
@@ -486,8 +491,44 @@ main(int argc, char **argv)
 			msgctl(q, IPC_RMID, NULL);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "keep") == 0) {
+		key_t k = (key_t)strtol(argv[2], NULL, 0);
+		struct msg m = {1, "kept"};
+		int s = semget(k, 1, IPC_CREAT | 0600);
+		int q = msgget(k, IPC_CREAT | 0600);
+
+		if (s < 0 || q < 0 ||
+		    semctl(s, 0, SETVAL, (union semun){.val = atoi(argv[3])}) ||
+		    msgsnd(q, &m, 5, IPC_NOWAIT)) {
+			P("keep: %s", strerrorname_np(errno));
+			return 1;
+		}
+		P("keep: ok");
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "check") == 0) {
+		key_t k = (key_t)strtol(argv[2], NULL, 0);
+		struct msg m;
+		struct line l = {.n = 0};
+		int s, q;
+
+		add(&l, "check:");
+		RESID(&l, "semget", s = semget(k, 0, 0));
+		RES(&l, "GETVAL", semctl(s, 0, GETVAL));
+		RESID(&l, "msgget", q = msgget(k, 0));
+		errno = 0;
+		if (msgrcv(q, &m, sizeof(m.text), 0, IPC_NOWAIT) == 5)
+			add(&l, " msg=%s", m.text);
+		else
+			res(&l, "msgrcv", -1, errno);
+		RES(&l, "semrm", semctl(s, 0, IPC_RMID));
+		RES(&l, "msgrm", msgctl(q, IPC_RMID, NULL));
+		P("%s", l.b);
+		return 0;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: creds KEY | creds try\n");
+		fprintf(stderr, "usage: creds KEY | try | keep KEY VAL | "
+				"check KEY\n");
 		return 2;
 	}
 	if (geteuid() != 0) {
