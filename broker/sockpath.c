@@ -186,6 +186,31 @@ dir_check(const char *dir, char *real, char *why, size_t n)
 	return 0;
 }
 
+/*
+ * The effective uid of the process that made the other end of a connected
+ * Unix socket, as the kernel recorded it: SO_PEERCRED on Linux,
+ * getpeereid elsewhere.
+ */
+static int
+peer_uid(int fd, uid_t *uid)
+{
+#ifdef SO_PEERCRED
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0)
+		return -errno;
+	if (len != sizeof(uc))
+		return -EPROTO;
+	*uid = uc.uid;
+	return 0;
+#else
+	gid_t gid;
+
+	return getpeereid(fd, uid, &gid) == 0 ? 0 : -errno;
+#endif
+}
+
 int
 primd__dir_check(const char *dir, char *why, size_t n)
 {
@@ -199,8 +224,7 @@ primd__connect(const char *path, char *why, size_t n)
 {
 	char dir[SUN_MAX], real[PATH_MAX];
 	struct sockaddr_un sa;
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
+	uid_t uid = (uid_t)-1;
 	const char *base, *slash = strrchr(path, '/');
 	struct stat st;
 	int fd, r;
@@ -253,21 +277,18 @@ primd__connect(const char *path, char *why, size_t n)
 			   e == ECONNREFUSED ? "no broker listens there"
 					     : strerror(e));
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
-	    len != sizeof(uc)) {
-		int e = errno;
-
+	if ((r = peer_uid(fd, &uid)) != 0) {
 		close(fd);
 		return say(-EPERM, why, n,
 			   "%s: the broker's credentials cannot be read: %s",
-			   path, strerror(e));
+			   path, strerror(-r));
 	}
-	if (!trusted_uid(uc.uid)) {
+	if (!trusted_uid(uid)) {
 		close(fd);
 		return say(-EPERM, why, n,
 			   "the broker on %s runs as uid %u, neither root "
 			   "nor you (uid %u)",
-			   path, (unsigned)uc.uid, (unsigned)geteuid());
+			   path, (unsigned)uid, (unsigned)geteuid());
 	}
 	return fd;
 }

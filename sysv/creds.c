@@ -12,10 +12,10 @@
  *
  * Interposed: setuid, seteuid, setreuid, setresuid, setgid, setegid,
  * setregid, setresgid, setgroups, initgroups (glibc's calls its setgroups
- * internally, past the PLT) and capset. The same function made with
- * syscall(2), by libcap's own system calls, or inside the C library is not
- * seen; broker.c still notices a changed effective uid or gid on the
- * control path.
+ * internally, past the PLT) and, on Linux, capset. The same change made
+ * with syscall(2), by libcap's own system calls, or inside the C library
+ * is not seen; broker.c still notices a changed effective uid or gid on
+ * the control path.
  *
  * Concurrency: every wrapper is safe from any number of threads at once
  * and as safe as the function it wraps (glibc's setuid family applies the
@@ -28,16 +28,20 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <sys/types.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/capability.h>
+#endif
 
 #include "sysv_int.h"
 
 SYSV_HIDDEN _Atomic uint32_t sysv__cred_gen;
 
+#ifdef __linux__
 /* Not declared by the C library's headers. */
 int capset(cap_user_header_t hdr, const cap_user_data_t data);
+#endif
 
 enum {
 	F_SETUID,
@@ -96,7 +100,9 @@ typedef int gid2_fn(gid_t, gid_t);
 typedef int gid3_fn(gid_t, gid_t, gid_t);
 typedef int groups_fn(size_t, const gid_t *);
 typedef int initgroups_fn(const char *, gid_t);
+#ifdef __linux__
 typedef int capset_fn(cap_user_header_t, const cap_user_data_t);
+#endif
 
 /* f_: the C library's function i, of type fn; or fail with ENOSYS. */
 #define REAL(i, fn)                                                            \
@@ -176,12 +182,14 @@ initgroups(const char *user, gid_t group)
 	return changed(f_(user, group));
 }
 
+#ifdef __linux__
 SYSV_EXPORT int
 capset(cap_user_header_t hdr, const cap_user_data_t data)
 {
 	REAL(F_CAPSET, capset_fn);
 	return changed(f_(hdr, data));
 }
+#endif
 
 __attribute__((constructor)) static void
 creds_init(void)
