@@ -73,16 +73,19 @@ if [ "${1:-}" = --inner ]; then
 		# Only this namespace sees this /run.
 		mount -n -t tmpfs -o mode=0755 tmpfs /run ||
 			fail "cannot mount a private /run"
-		PRIM_IDLE_EXIT=2 timeout 120 "$B/primctl" run -- \
-			"$prog" "$KEY" >"$out" 2>&1
+		# Its socket and broker are looked at while the run holds
+		# them (after it, the broker may be gone idle).
 		ns=$(stat -L -c %i /proc/self/ns/ipc)
 		s=/run/prim/primd-ipc-$ns.sock
-		[ "$(stat -c %a /run/prim)" = 755 ] ||
-			fail "/run/prim is $(stat -c %a /run/prim), not 755"
-		[ -S "$s" ] && [ "$(stat -c %a "$s")" = 666 ] ||
-			fail "root's run did not use $s (mode 0666)"
-		bpid=$("$B/primctl" status | sed -n 's/^broker: running (pid \([0-9]*\).*/\1/p')
-		[ -n "$bpid" ] || fail "no broker answers on $s after the run"
+		PRIM_IDLE_EXIT=2 timeout 120 "$B/primctl" run -- sh -c \
+			"\"$prog\" $KEY; stat -c %a /run/prim $s >$dir/modes;
+			\"$B/primctl\" status >$dir/status" >"$out" 2>&1
+		bpid=$(sed -n 's/^broker: running (pid \([0-9]*\).*/\1/p' "$dir/status")
+		[ -n "$bpid" ] || fail "no broker answered on $s during the run"
+		[ "$(head -n 1 "$dir/status")" = "socket: $s" ] ||
+			fail "root's run did not use $s: $(cat "$dir/status")"
+		[ "$(tr '\n' ' ' <"$dir/modes")" = "755 666 " ] ||
+			fail "/run/prim and $s are $(cat "$dir/modes"), not 755 666"
 		;;
 	esac
 	exit 0

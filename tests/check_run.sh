@@ -73,9 +73,12 @@ out=$("$PRIMCTL" run -s "$S" -- sh -c "sleep 3; $CREDS try" 2>&1) ||
 echo "check_run: a call after the idle time is served: ok"
 
 # 2. SIGKILL of the broker while the program runs.
+#    The brokers are looked at while the run holds them (after it, they
+#    may be gone idle).
 "$PRIMCTL" run -s "$S" -- sh -c "$CREDS keep 0x52554e00 7 &&
 	touch $d/kept && while [ ! -e $d/go ]; do sleep 0.05; done &&
-	$CREDS check 0x52554e00" >"$d/restart.out" 2>&1 &
+	$CREDS check 0x52554e00 && touch $d/checked &&
+	while [ ! -e $d/done ]; do sleep 0.05; done" >"$d/restart.out" 2>&1 &
 run=$!
 pids="$pids $run"
 until_file "$d/kept"
@@ -83,10 +86,12 @@ old=$(broker_pid)
 [ -n "$old" ] || fail "no broker during the run"
 kill -9 "$old"
 touch "$d/go"
+until_file "$d/checked"
+new=$(broker_pid)
+touch "$d/done"
 wait "$run" || fail "the run after kill -9 of the broker exited $?: $(cat "$d/restart.out")"
 grep -qx 'check: semget=id GETVAL=7 msgget=id msg=kept semrm=0 msgrm=0' \
 	"$d/restart.out" || fail "after kill -9 of the broker: $(cat "$d/restart.out")"
-new=$(broker_pid)
 [ -n "$new" ] && [ "$new" != "$old" ] ||
 	fail "the broker was not started again (pid $old, now '$new')"
 echo "check_run: a broker killed during the run is started again: ok"
