@@ -540,10 +540,10 @@ reap(void)
 }
 
 /*
- * Pass a signal on: to the program, or once it is gone to what is left of
- * its processes. Not back to the process that sent it, and not when the
- * terminal sent it (SI_KERNEL) to our process group, which the target is
- * still in: it has had it already.
+ * Pass a signal on: to the program, or once it is gone to the orphans of
+ * it this subreaper adopted. Not back to the process that sent it, nor
+ * when the terminal sent it (SI_KERNEL) to our process group, which the
+ * target is still in: it has had it already.
  */
 static void
 forward(const struct signalfd_siginfo *si)
