@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "sockpath.h"
 #include "quota.h"
 #include "registry.h"
 
@@ -806,9 +807,8 @@ serve_turns(void)
 static int
 make_parent(const char *path)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], why[256];
 	char *slash;
-	struct stat st;
 	mode_t mode;
 
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -816,23 +816,22 @@ make_parent(const char *path)
 	if (slash == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	mode = strncmp(dir, "/run/prim", 10) == 0 ? 0755 : 0700;
-	if (mkdir(dir, mode) != 0 && errno != EEXIST) {
+	mode = strcmp(dir, "/run/prim") == 0 ? 0755 : 0700;
+	if (mkdir(dir, mode) == 0) {
+		/* Exactly that mode, whatever the umask. */
+		(void)chmod(dir, mode);
+	} else if (errno != EEXIST) {
 		fprintf(stderr, "primd: mkdir %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "primd: %s is not a directory\n", dir);
-		return -1;
-	}
-	/* Never listen in a directory someone else controls. */
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		fprintf(stderr, "primd: %s belongs to uid %u, not to us\n", dir,
-			(unsigned)st.st_uid);
-		return -1;
-	}
-	if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
-		fprintf(stderr, "primd: %s is writable by others\n", dir);
+	/*
+	 * Never listen where a client would refuse to connect (sockpath.c):
+	 * a directory, not a link, owned by root or us and writable by no one
+	 * else, in parents no one else may replace it in.
+	 */
+	if (primd__dir_check(dir, why, sizeof(why)) != 0) {
+		fprintf(stderr, "primd: refusing to listen in %s: %s\n", dir,
+			why);
 		return -1;
 	}
 	return 0;

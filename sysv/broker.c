@@ -8,10 +8,15 @@
  *
  * Concurrency: one mutex serialises requests; a request holds it from send
  * to reply, so replies can never be mixed up. The connection is made again
- * after fork (in the child), after an error and whenever the effective uid
- * or gid differs from the one it was made with (the broker trusts only
- * SO_PEERCRED, read at connect time). The fork child handler only forgets
- * state; it takes no lock. The socket is SOCK_CLOEXEC.
+ * after fork (in the child), after an error, after every credential change
+ * libsysv sees (sysv__cred_gen, creds.c) and whenever the effective uid or
+ * gid differs from the one it was made with (a raw setuid system call):
+ * the broker trusts only SO_PEERCRED, read at connect time. The fork child
+ * handler only forgets state; it takes no lock. The socket is SOCK_CLOEXEC.
+ *
+ * The socket is found and judged by primd__connect (broker/sockpath.c): a
+ * directory someone else controls, or a broker that is neither root nor
+ * this process's effective uid, is refused at once, without waiting.
  *
  * When no broker answers within PRIM_BROKER_WAIT milliseconds (default
  * 3000), control calls fail with ENOSYS, what a kernel without System V
@@ -32,15 +37,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sockpath.h"
 #include "sysv_int.h"
 
 #define WAIT_DEFAULT_MS 3000
+#define SOCKMAX		sizeof(((struct sockaddr_un *)0)->sun_path)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int bfd = -1; /* under mu */
 static pid_t bpid;   /* process the connection belongs to */
 static uid_t beuid;
 static gid_t begid;
+static uint32_t bgen; /* sysv__cred_gen when it was made */
 static uint32_t seq;
 static struct primd_info limits; /* from HELLO, under mu */
 static _Atomic int have_limits;	 /* limits valid (kept across fork) */
@@ -206,25 +214,28 @@ static int
 connect_broker(long wait)
 {
 	long deadline = now_ms() + wait, pause = 5;
-	struct sockaddr_un sa;
+	char path[SOCKMAX];
 	struct primd_req req;
 	struct primd_rep rep;
 	int saved = errno, fd;
 
 	disconnect();
 	for (;;) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		if (primd__sock_path(sa.sun_path, sizeof(sa.sun_path), 0) != 0)
+		/* Read before connecting: a change after this is seen by
+		 * the next call, which connects again. */
+		uint32_t gen = sysv__gen();
+		uid_t euid = geteuid();
+		gid_t egid = getegid();
+
+		if (primd__sock_path(path, sizeof(path), 0) != 0)
 			break;
-		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			break;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		fd = primd__connect(path, NULL, 0);
+		if (fd >= 0) {
 			bfd = fd;
 			bpid = getpid();
-			beuid = geteuid();
-			begid = getegid();
+			beuid = euid;
+			begid = egid;
+			bgen = gen;
 			memset(&req, 0, sizeof(req));
 			req.op = PRIMD_HELLO;
 			if (exchange(&req, &rep) == 0 && rep.err == 0) {
@@ -236,8 +247,8 @@ connect_broker(long wait)
 				return 0;
 			}
 			disconnect();
-		} else {
-			close(fd);
+		} else if (fd == -EPERM || fd == -EACCES) {
+			break; /* refused, or out of reach: waiting is vain */
 		}
 		long left = deadline - now_ms();
 		if (left <= 0)
@@ -268,8 +279,8 @@ ensure_within(long wait)
 	 * be retried (RMID, a creating GET) goes to the new broker instead
 	 * of failing. Nothing is ever pending on a healthy connection.
 	 */
-	if (bfd >= 0 && bpid == getpid() && beuid == geteuid() &&
-	    begid == getegid() && poll(&p, 1, 0) == 0)
+	if (bfd >= 0 && bpid == getpid() && bgen == sysv__gen() &&
+	    beuid == geteuid() && begid == getegid() && poll(&p, 1, 0) == 0)
 		return 0;
 	return connect_broker(wait);
 }

@@ -19,6 +19,17 @@
  * CACHE_2: the release of a reference (release) pairs with the cleanup's
  *          acquire CAS: the mapping is detached only after every use.
  *
+ * Each object keeps the access the broker gave it, with the two things that
+ * access depends on: the object's permissions (the registry's perm_gen,
+ * which IPC_SET moves) and the caller's credentials (sysv__cred_gen, which
+ * setuid and its relatives move, creds.c). A lookup compares both with one
+ * load each, no system call, and asks the broker again when either moved
+ * (refresh). A process that gained write access to an object it mapped
+ * read-only maps it again; one whose credentials lost the access its
+ * mapping gives retires the slot, so the mapping goes with the last call
+ * using it and the next call maps what it may: a process that dropped
+ * root does not keep writing root's objects through root's mapping.
+ *
  * After fork the child inherits the mappings and the cache as they are;
  * references held by threads that do not exist in the child are never
  * dropped, which only keeps a removed object mapped.
@@ -258,6 +269,7 @@ install(struct sysv_obj *e, struct sysv_obj *tmp, struct sysv_obj **op)
 			e->nsems = tmp->nsems;
 			atomic_store(&e->access, atomic_load(&tmp->access));
 			atomic_store(&e->perm_gen, atomic_load(&tmp->perm_gen));
+			atomic_store(&e->gen, atomic_load(&tmp->gen));
 			e->base = tmp->base;
 			e->hdr = tmp->hdr;
 			e->handle = tmp->handle;
@@ -312,12 +324,19 @@ lookup(int type, int id, struct sysv_obj **op)
 	return 1;
 }
 
-/* IPC_SET changed the object's permissions since we asked: ask again. A
- * reference is held on e. Returns 0, 1 (remap needed: e was put), or
- * -errno (e was put). */
+/*
+ * The object's permissions (IPC_SET) or the caller's credentials changed
+ * since the broker judged its access: ask again. seen is the registry's
+ * perm_gen and gen the credential generation the answer will belong to,
+ * both read before asking. Called with mu held and a reference on e.
+ * Returns 0, 1 (remap needed: e was put), or -errno (e was put).
+ */
 static int
-refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
+refresh(int type, int id, struct sysv_obj *e, uint32_t seen, uint32_t gen)
 {
+	/* A credential change that takes access away also takes the
+	 * mapping: retired, it is detached once the last user is done. */
+	int dropped = gen != atomic_load(&e->gen);
 	struct primd_req req;
 	struct primd_rep rep;
 	int r;
@@ -329,9 +348,12 @@ refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
 	if ((r = sysv__call(&req, &rep)) == 0)
 		r = -rep.err;
 	if (r == -EACCES) {
-		/* No access now: keep the mapping, allow nothing. */
+		/* No access now: allow nothing. */
 		atomic_store(&e->access, 0);
 		atomic_store(&e->perm_gen, seen);
+		atomic_store(&e->gen, gen);
+		if (dropped)
+			retire(e);
 		return 0;
 	}
 	if (r != 0) {
@@ -352,16 +374,24 @@ refresh(int type, int id, struct sysv_obj *e, uint32_t seen)
 	}
 	atomic_store(&e->access, rep.access);
 	atomic_store(&e->perm_gen, seen);
+	atomic_store(&e->gen, gen);
+	if (dropped && e->rw && !(rep.access & PRIMD_ACC_W))
+		retire(e);
 	return 0;
 }
 
+/*
+ * A miss: ask the broker (or use hint, its answer to a GET made at
+ * credential generation gen) and map the object.
+ */
 static int
-slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
+slow_get(int type, int id, const struct primd_rep *hint, uint32_t gen,
+	 struct sysv_obj **op)
 {
 	struct primd_req req;
 	struct primd_rep rep;
 	struct sysv_obj tmp;
-	uint32_t gen;
+	uint32_t pgen;
 	int r;
 
 	pthread_mutex_lock(&mu);
@@ -370,8 +400,9 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 		return r < 0 ? r : 0;
 	}
 	/* Before the broker is asked: a change after it is seen later. */
-	gen = perm_gen_of(type, id);
+	pgen = perm_gen_of(type, id);
 	if (hint == NULL) {
+		gen = sysv__gen(); /* before asking: see sysv_int.h */
 		memset(&req, 0, sizeof(req));
 		req.op = PRIMD_OPEN;
 		req.type = (uint16_t)type;
@@ -391,8 +422,10 @@ slow_get(int type, int id, const struct primd_rep *hint, struct sysv_obj **op)
 	}
 	if (!(hint->access & PRIMD_ACC_R))
 		r = unmapped(type, id, hint, op); /* the kernel would refuse */
-	else if ((r = attach(type, hint, gen, &tmp)) == 0)
+	else if ((r = attach(type, hint, pgen, &tmp)) == 0) {
+		atomic_store(&tmp.gen, gen);
 		r = install(slot(type, id), &tmp, op);
+	}
 	pthread_mutex_unlock(&mu);
 	return r;
 }
@@ -408,12 +441,12 @@ sysv__get(int type, int id, struct sysv_obj **op)
 		return r;
 	for (int tries = 0; tries < 4; tries++) {
 		struct sysv_obj *e;
-		uint32_t seq;
+		uint32_t seq, gen;
 
 		if ((r = lookup(type, id, &e)) < 0)
 			return r;
 		if (r == 0) {
-			if ((r = slow_get(type, id, NULL, &e)) != 0)
+			if ((r = slow_get(type, id, NULL, 0, &e)) != 0)
 				return r;
 			if (e->hdr == NULL) {
 				*op = e; /* fresh from the broker, unmapped */
@@ -421,13 +454,20 @@ sysv__get(int type, int id, struct sysv_obj **op)
 			}
 		}
 		seq = perm_gen_of(type, id);
+		gen = sysv__gen();
 		if (seq == atomic_load_explicit(&e->perm_gen,
-						memory_order_relaxed)) {
+						memory_order_relaxed) &&
+		    gen ==
+			atomic_load_explicit(&e->gen, memory_order_relaxed)) {
 			*op = e;
 			return 0;
 		}
 		pthread_mutex_lock(&mu);
-		r = refresh(type, id, e, seq);
+		if (seq == atomic_load(&e->perm_gen) &&
+		    gen == atomic_load(&e->gen))
+			r = 0; /* another thread asked meanwhile */
+		else
+			r = refresh(type, id, e, seq, gen);
 		pthread_mutex_unlock(&mu);
 		if (r < 0)
 			return r;
@@ -440,8 +480,11 @@ sysv__get(int type, int id, struct sysv_obj **op)
 	return -EINVAL;
 }
 
-int
-sysv__get_from(int type, const struct primd_rep *rep, struct sysv_obj **op)
+/* Install a mapping the broker described in answer to a request made at
+ * credential generation gen, and return a reference like sysv__get. */
+static int
+get_from(int type, const struct primd_rep *rep, uint32_t gen,
+	 struct sysv_obj **op)
 {
 	int r;
 
@@ -449,7 +492,7 @@ sysv__get_from(int type, const struct primd_rep *rep, struct sysv_obj **op)
 		return r;
 	if (rep->id < 0)
 		return -EINVAL;
-	if ((r = slow_get(type, rep->id, rep, op)) != 0)
+	if ((r = slow_get(type, rep->id, rep, gen, op)) != 0)
 		return sysv__get(type, rep->id, op);
 	return 0;
 }
@@ -460,6 +503,7 @@ sysv__get_key(int type, int key, int flags, int nsems)
 	struct primd_req req;
 	struct primd_rep rep;
 	struct sysv_obj *o;
+	uint32_t gen = sysv__gen(); /* before asking: see sysv_int.h */
 	int r;
 
 	memset(&req, 0, sizeof(req));
@@ -473,7 +517,7 @@ sysv__get_key(int type, int key, int flags, int nsems)
 	if (rep.err != 0)
 		return -rep.err;
 	/* Map it now: the first data-path call then needs no broker. */
-	if (sysv__get_from(type, &rep, &o) == 0)
+	if (get_from(type, &rep, gen, &o) == 0)
 		sysv__put(o);
 	return rep.id;
 }

@@ -2,7 +2,7 @@
 /*
  * Internals of libsysv shared by its files: the broker client (broker.c),
  * the per-process id cache (cache.c), the copies of the caller's memory
- * (fault.c) and the error conventions.
+ * (fault.c), the credential generation (creds.c) and the error conventions.
  *
  * Concurrency: every function here is safe from any number of threads at
  * once. None is async-signal-safe. Functions returning int return 0 (or a
@@ -60,10 +60,32 @@ sysv__copy(void *dst, const void *src, size_t n)
 }
 
 /*
+ * The credential generation: bumped (creds.c) by every successful setuid,
+ * seteuid, setreuid, setresuid, their gid forms, setgroups, initgroups and
+ * capset the process makes through the C library. The broker judges a
+ * request by the credentials the connection was made with, and a cached
+ * object keeps the access it was judged to have: both remember the
+ * generation they belong to, and a call that sees another one connects
+ * or asks again. Raw system calls are not seen (libsysv(7)).
+ */
+extern SYSV_HIDDEN _Atomic uint32_t sysv__cred_gen;
+
+/*
+ * The generation now. Relaxed: a thread's own credential change is
+ * sequenced before its next call, and another thread's is ordered by
+ * whatever synchronisation told this one about it.
+ */
+static inline uint32_t
+sysv__gen(void)
+{
+	return atomic_load_explicit(&sysv__cred_gen, memory_order_relaxed);
+}
+
+/*
  * A mapped object: one slot of the id cache, or a temporary record made
- * for one call while its slot is busy. Fields other than ctl, access and
- * perm_gen are written only while the slot is exclusively owned (BUSY) and
- * are stable while the caller holds a reference.
+ * for one call while its slot is busy. Fields other than ctl, access,
+ * perm_gen and gen are written only while the slot is exclusively owned
+ * (BUSY) and are stable while the caller holds a reference.
  *
  * An object the caller may not read cannot be mapped (the kernel refuses
  * the attach; a write-only class gets no segment access at all): it gets a
@@ -82,6 +104,7 @@ struct sysv_obj {
 	int nsems;		   /* semaphore sets: nsems (0 for queues) */
 	_Atomic uint32_t access;   /* PRIMD_ACC_* from the broker */
 	_Atomic uint32_t perm_gen; /* registry perm_gen access belongs to */
+	_Atomic uint32_t gen;	   /* sysv__cred_gen access belongs to */
 	void *base;		   /* the attached segment */
 	struct primd_obj_shm *hdr; /* == base; NULL: not mapped */
 	void *handle;		   /* struct prim_semset * or prim_msgq * */
@@ -161,11 +184,6 @@ SYSV_HIDDEN int sysv__proxy(struct primd_req *req, const void *tx,
  */
 SYSV_HIDDEN int sysv__get(int type, int id, struct sysv_obj **op);
 SYSV_HIDDEN void sysv__put(struct sysv_obj *o);
-
-/* Install a mapping the broker just described (GET, STAT_INDEX) and return
- * a reference like sysv__get. */
-SYSV_HIDDEN int sysv__get_from(int type, const struct primd_rep *rep,
-			       struct sysv_obj **op);
 
 /* Forget the cached mapping of id (after IPC_RMID). */
 SYSV_HIDDEN void sysv__forget(int type, int id);
