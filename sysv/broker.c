@@ -24,6 +24,7 @@
  * ids the process has mapped never wait for the broker.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -97,8 +98,45 @@ disconnect(void)
 	atomic_store(&registered, 0);
 }
 
+/*
+ * Every exchange with the broker has a deadline, under mu: a broker that is
+ * stopped (SIGSTOP), wedged or overwhelmed must not hang its clients, and
+ * connect() succeeds on its listening socket even while it is stopped.
+ * arm() gives the exchanges of one call PRIM_BROKER_WAIT ms, at least a
+ * second (a creation may take a while on a loaded machine); past it, the
+ * connection is dropped, as for a broker that died, and the call fails
+ * with ENOSYS. A request it may still carry out later (a creation, a
+ * removal) is then the caller's to check, as after a crash.
+ */
+static long xdeadline;
+
+static void
+arm(long wait)
+{
+	xdeadline = now_ms() + (wait < 1000 ? 1000 : wait);
+}
+
+/* Wait until bfd is ready for events, within the deadline. 0 or -1. */
+static int
+ready(short events)
+{
+	for (;;) {
+		struct pollfd p = { .fd = bfd, .events = events };
+		long left = xdeadline - now_ms();
+		int n;
+
+		if (left <= 0)
+			return -1;
+		n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 /* One exchange on the current connection, with trailers (sysv__call_x).
- * 0, or -1 when it is broken. */
+ * 0, or -1 when it is broken or the broker did not answer in time. */
 static int
 exchange_x(struct primd_req *req, const void *tx, size_t txlen,
 	   struct primd_rep *rep, void *rx, size_t rxcap, size_t *rxlen)
@@ -117,9 +155,14 @@ exchange_x(struct primd_req *req, const void *tx, size_t txlen,
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = iov;
 	mh.msg_iovlen = txlen ? 2 : 1;
-	do
-		n = sendmsg(bfd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	for (;;) {
+		n = sendmsg(bfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
+			       errno != EWOULDBLOCK))
+			break;
+		if (errno != EINTR && ready(POLLOUT) != 0)
+			return -1;
+	}
 	if (n != (ssize_t)(sizeof(*req) + txlen))
 		return -1;
 	iov[0].iov_base = rep;
@@ -129,9 +172,14 @@ exchange_x(struct primd_req *req, const void *tx, size_t txlen,
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = iov;
 	mh.msg_iovlen = rxcap ? 2 : 1;
-	do
-		n = recvmsg(bfd, &mh, 0);
-	while (n < 0 && errno == EINTR);
+	for (;;) {
+		if (ready(POLLIN) != 0)
+			return -1;
+		n = recvmsg(bfd, &mh, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
+			       errno != EWOULDBLOCK))
+			break;
+	}
 	if (n < (ssize_t)sizeof(*rep) || (mh.msg_flags & MSG_TRUNC) ||
 	    rep->magic != PRIMD_MAGIC || rep->version != PRIMD_VERSION ||
 	    rep->seq != req->seq || rep->op != req->op)
@@ -282,6 +330,7 @@ ensure_within(long wait)
 	if (bfd >= 0 && bpid == getpid() && bgen == sysv__gen() &&
 	    beuid == geteuid() && begid == getegid() && poll(&p, 1, 0) == 0)
 		return 0;
+	arm(wait); /* the HELLO exchanges of the connection, all together */
 	return connect_broker(wait);
 }
 
@@ -315,6 +364,7 @@ sysv__call_x(struct primd_req *req, const void *tx, size_t txlen,
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((r = ensure()) != 0)
 			break;
+		arm(wait_ms());
 		if (exchange_x(req, tx, txlen, rep, rx, rxcap, &extra) == 0) {
 			r = 0;
 			break;

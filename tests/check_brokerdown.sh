@@ -11,4 +11,4 @@ if [ "${PRIM_BD_INNER:-}" != 1 ]; then
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$B/chaos/brokerdown" "$B/primd" "$dir/sock"
+timeout 300 "$B/chaos/brokerdown" "$B/primd" "$dir/sock"

@@ -8,7 +8,11 @@
  *     fails with ENOSYS;
  *   - the next broker re-adopts everything and reaps the child that died
  *     while it was down (its SEM_UNDO is applied), although that child
- *     never registered.
+ *     never registered;
+ *   - a broker that is stopped (SIGSTOP) still accepts connections in
+ *     the kernel but answers nothing: a control call fails with ENOSYS
+ *     after its deadline instead of hanging, data-path calls go on, and
+ *     once it is continued everything works again.
  * Usage: brokerdown PRIMD SOCKET (run in a private IPC namespace).
  */
 #include <errno.h>
@@ -125,6 +129,31 @@ main(int argc, char **argv)
 	CHECK(v == 5, "the new broker did not reap the child (value %d)", v);
 	printf("brokerdown: the next broker reaps a child that died "
 	       "unregistered: ok\n");
+	{
+		struct timespec t0, t1;
+		struct sembuf up = { 0, 1, IPC_NOWAIT };
+		double s;
+
+		kill(broker, SIGSTOP);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		errno = 0;
+		CHECK(semget(IPC_PRIVATE, 1, 0600) == -1 && errno == ENOSYS,
+		      "a control call to a stopped broker must fail with ENOSYS");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		s = (double)(t1.tv_sec - t0.tv_sec) +
+		    (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		/* A hang bound, not a timing threshold: the deadline is a
+		 * second or two. */
+		CHECK(s < 60, "the control call waited %.0f s", s);
+		CHECK(semop(semid, &up, 1) == 0 && semctl(semid, 0, GETVAL) == 6,
+		      "data path with the broker stopped");
+		kill(broker, SIGCONT);
+		CHECK(semctl(semid, 0, SETVAL, 5) == 0,
+		      "a control call once the broker is continued");
+		printf("brokerdown: a stopped broker: ENOSYS after %.1f s, "
+		       "the data path goes on, then all works again: ok\n",
+		       s);
+	}
 	CHECK(semctl(semid, 0, IPC_RMID) == 0 &&
 		      msgctl(msqid, IPC_RMID, NULL) == 0,
 	      "remove after restart");
