@@ -17,7 +17,10 @@
  * after fork (in the child) and whenever its credentials changed since it
  * connected.
  *
- * Socket path (primd__sock_path in broker/sockpath.c, used by all three):
+ * Socket path (primd__sock_path in broker/sockpath.c, used by all three;
+ * a socket is used only under the rules of sockpath.h: a directory of
+ * root's or the user's that no one else may write, a broker whose peer
+ * uid is 0 or the user's):
  *   $PRIM_BROKER_SOCK if set; else the system socket
  *   /run/prim/primd-ipc-<ns>.sock if it exists; else the user's own,
  *   $XDG_RUNTIME_DIR/prim/primd-ipc-<ns>.sock, or
@@ -337,12 +340,5 @@ struct primd_obj_shm {
 };
 _Static_assert(sizeof(struct primd_obj_shm) == PRIMD_OBJ_HDR,
 	       "object header is one page");
-
-/*
- * Resolve the socket path into buf (size n), following the order above.
- * for_server: the path a broker should listen on when PRIM_BROKER_SOCK is
- * unset (the user's own; /run/prim when run as root). Returns 0 or -errno.
- */
-int primd__sock_path(char *buf, unsigned long n, int for_server);
 
 #endif
