@@ -93,8 +93,9 @@
  *
  * Memory ordering: every access to a shared word is a ck_pr load, store or
  * CAS. ck's CAS is a full barrier on x86 and POWER but not everywhere
- * (aarch64's is acquire-release at most), so each ordering the protocol
- * needs is a tagged fence.
+ * (aarch64's is acquire-release at most): the orderings below carry tagged
+ * fences; the rest of the file still leans on the CAS being a barrier, and
+ * its audit for weakly ordered machines is yet to be done.
  * SEM_1: a request's content is written before its request word says
  *        PUBLISHED (store fence, then CAS); pairs with SEM_7.
  * SEM_4: every CAS a helper makes on a word expects the value it read
@@ -1284,17 +1285,30 @@ take_over(struct prim_semset *h, uint32_t i, uint64_t me,
 }
 
 /*
- * Claim a free slot for this thread. A caller that may sleep (ctl false)
- * takes only the first nslots - CTL_SLOTS; one that never sleeps tries the
- * control slots first, then the others, then takes over a control slot
- * whose owner died. If all are taken, wait for one, within the patience.
+ * Claim a free slot for this thread. A caller that never sleeps
+ * (CLAIM_ANY) tries the control slots first, then the others, then takes
+ * over a control slot whose owner died. One that may sleep takes only the
+ * first nslots - CTL_SLOTS to sleep in (CLAIM_WAIT), but when none is free
+ * it may first try its luck in a free control slot (CLAIM_TRY): it must
+ * leave it if it has to wait (in_ctl()), but an operation that can proceed
+ * at once does, as it would in the kernel, however many sleepers there
+ * are. If all are taken, wait for one, within the patience.
  */
+enum claim { CLAIM_WAIT, CLAIM_TRY, CLAIM_ANY };
+
+static bool
+in_ctl(const struct prim_semset *h, uint32_t si)
+{
+	return si >= h->nslots - CTL_SLOTS;
+}
+
 static int
-slot_claim(struct prim_semset *h, bool ctl, struct prim_patience *pt,
+slot_claim(struct prim_semset *h, enum claim how, struct prim_patience *pt,
 	   uint32_t *out)
 {
 	uint64_t me = prim__ident();
 	uint32_t nw = h->nslots - CTL_SLOTS;
+	bool ctl = how == CLAIM_ANY;
 	int e;
 
 	for (unsigned round = 0;; round++) {
@@ -1312,6 +1326,12 @@ slot_claim(struct prim_semset *h, bool ctl, struct prim_patience *pt,
 				return 0;
 			}
 		}
+		for (uint32_t k = 0; how == CLAIM_TRY && round == 0 && k < CTL_SLOTS;
+		     k++)
+			if (try_claim(h, nw + k, me)) {
+				*out = nw + k;
+				return 0;
+			}
 		/* Reads /proc: only now and then. */
 		for (uint32_t k = 0; ctl && round % 16 == 1 && k < CTL_SLOTS;
 		     k++)
@@ -1805,7 +1825,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	}
 
 	/* A request anyone may complete. */
-	if ((r = slot_claim(h, nowait, &pt, &si)) != 0)
+	if ((r = slot_claim(h, nowait ? CLAIM_ANY : CLAIM_TRY, &pt, &si)) != 0)
 		return r;
 	s = slot_at(h, si);
 	if (undo &&
@@ -1871,6 +1891,31 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			who->blocked = 1;
 			r = -EAGAIN;
 			goto out;
+		}
+		if (in_ctl(h, si)) {
+			/*
+			 * It must wait, in a control slot, which is not for
+			 * sleeping in (a reap may need it): take the request
+			 * back and move to a slot for waiters.
+			 */
+			prim__patience_init(&cpt, h->patience_ns, NULL, 0);
+			e = withdraw(h, s, &cpt);
+			if (e == 1) {
+				r = 0; /* done by a hand-off meanwhile */
+				goto out;
+			}
+			if (e < 0 || slot_release(h, si, &cpt) < 0) {
+				r = damage(h);
+				goto out;
+			}
+			s = NULL;
+			if ((r = slot_claim(h, CLAIM_WAIT, &pt, &si)) != 0)
+				goto out;
+			s = slot_at(h, si);
+			write_ops(h, si, sops, nsops, u, 0);
+			if ((r = publish(h, s)) != 0)
+				goto out;
+			continue;
 		}
 		/* Wait, FIFO: take a place once, keep it across retries. */
 		if (ck_pr_load_64(&s->ticket) == 0)
@@ -2113,7 +2158,7 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	uint64_t st = 0;
 	int r, e;
 
-	if ((r = slot_claim(h, true, pt, &si)) != 0)
+	if ((r = slot_claim(h, CLAIM_ANY, pt, &si)) != 0)
 		return r == -EAGAIN ? -EBUSY : r;
 	s = slot_at(h, si);
 	s->kind = kind;

@@ -165,6 +165,14 @@ $ATT "$H/attack_msg" "$S" "$($VIC "$H/victim" mkq 666)" futex 2 >/dev/null ||
 	fail "attack_msg futex"
 attacks=$((attacks + 1))
 
+# No corruption at all: every slot a sleeper may take holds one (256
+# threads), then a process with SEM_UNDO on the set dies: its reap finishes.
+s=$($VIC "$H/victim" mkset 2 600)
+timeout 120 $VIC "$H/victim" crowd "$s" 256 >>"$dir/victim.out" 2>&1 ||
+	fail "the reap behind 256 sleepers: $(tail -3 "$dir/victim.out")"
+grep 'victim crowd' "$dir/victim.out"
+broker_alive "the crowd"
+
 # Nothing reached the victim's private objects.
 $VIC "$H/victim" check-set "$sv" 1 1 1 || fail "the victim's set changed"
 $VIC "$H/victim" check-q "$qv" 3 || fail "the victim's queue changed"

@@ -14,6 +14,10 @@
  *   victim undo ID                 semop +1 with SEM_UNDO, say ready, wait
  *   victim check-set ID V...       GETALL must be V...
  *   victim check-q ID N            msg_qnum must be N
+ *   victim crowd ID N              N threads block on semaphore 1 (every
+ *                                  slot a sleeper may take, and more), a
+ *                                  SEM_UNDO process dies: the broker's reap
+ *                                  must finish, then SETVAL frees them all
  *   victim probe STOP PAUSE        broker calls until STOP exists (waiting
  *                                  while PAUSE exists); prints the latency
  *                                  percentiles
@@ -21,6 +25,9 @@
  * value), 2 (usage).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +147,65 @@ cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static int crowd_id;
+
+static void *
+crowd_wait(void *arg)
+{
+	struct sembuf b = { 1, -1, 0 };
+
+	(void)arg;
+	return (void *)(intptr_t)semop(crowd_id, &b, 1);
+}
+
+/*
+ * Issue 8's deadlock without any corruption: n threads asleep on one set
+ * hold every slot a sleeper may take (and more wait for one), then a
+ * process with SEM_UNDO on that set dies. Its reap must finish: the value
+ * it raised comes back down, within a hang bound.
+ */
+static int
+crowd(int id, int n)
+{
+	pthread_t *t = calloc((size_t)n, sizeof(*t));
+	struct sembuf up = { 0, 1, SEM_UNDO };
+	double t0;
+	pid_t c;
+	int v = -1, st, bad = 0, waiting;
+
+	crowd_id = id;
+	if (t == NULL || semctl(id, 0, SETVAL, 0) != 0 ||
+	    semctl(id, 1, SETVAL, 0) != 0)
+		return perror("crowd setup"), 1;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, crowd_wait, NULL) != 0)
+			return perror("pthread_create"), 1;
+	t0 = now_ms();
+	while ((waiting = semctl(id, 1, GETNCNT)) < n - 8 && now_ms() - t0 < 30000)
+		usleep(10000);
+	if ((c = fork()) == 0)
+		_exit(semop(id, &up, 1) == 0 ? 0 : 1);
+	waitpid(c, &st, 0);
+	t0 = now_ms();
+	while ((v = semctl(id, 0, GETVAL)) != 0 && now_ms() - t0 < 30000)
+		usleep(10000);
+	printf("victim crowd %d: %d threads, %d asleep counted, the dead "
+	       "process's SEM_UNDO reaped after %.0f ms (value %d)\n",
+	       id, n, waiting, now_ms() - t0, v);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || v != 0)
+		bad = 1;
+	if (semctl(id, 1, SETVAL, n) != 0)
+		return perror("crowd SETVAL"), 1;
+	for (int i = 0; i < n; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		bad |= r != NULL;
+	}
+	free(t);
+	return bad;
 }
 
 static void
@@ -291,6 +357,8 @@ main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (strcmp(cmd, "crowd") == 0 && argc == 4)
+		return crowd(id, atoi(argv[3]));
 	if (strcmp(cmd, "probe") == 0 && argc == 4)
 		return probe(argv[2], argv[3]);
 	fprintf(stderr, "usage: see tests/hostile/victim.c\n");

@@ -226,9 +226,16 @@ test_forged_identities(void **state)
 		undo_at(h, i)->ident = forged;
 	/* A call that never sleeps takes over a dead control slot. */
 	assert_int_equal(op2(s, 1, 1, PRIM_IPC_NOWAIT), 0);
-	/* One that may sleep finds no slot: it waits, to its deadline. */
+	/* One that may sleep but can proceed does, in a control slot. */
 	deadline_in(&dl, 100);
-	assert_int_equal(prim_sem_op_timed(s, v, 2, &dl), -EAGAIN);
+	assert_int_equal(prim_sem_op_timed(s, v, 2, &dl), 0);
+	/* One that must wait finds no slot to wait in: to its deadline. */
+	{
+		struct prim_sembuf w2[2] = { { 0, -10, 0 }, { 1, 1, 0 } };
+
+		deadline_in(&dl, 100);
+		assert_int_equal(prim_sem_op_timed(s, w2, 2, &dl), -EAGAIN);
+	}
 	/* No undo record left. */
 	v[0].sem_flg = PRIM_SEM_UNDO | PRIM_IPC_NOWAIT;
 	assert_int_equal(prim_sem_op(s, v, 1), -ENOMEM);
@@ -238,7 +245,7 @@ test_forged_identities(void **state)
 	v[0].sem_flg = 0;
 	assert_int_equal(prim_sem_op_timed(s, v, 2, &dl), 0);
 	assert_int_equal(prim_sem_op(s, v, 1), 0);
-	assert_int_equal(prim_sem_getval(s, 0), 3);
+	assert_int_equal(prim_sem_getval(s, 0), 4);
 	/* ...and so does a reap of a live pid whose start time is forged. */
 	slot_at(h, 0)->ident = (uint64_t)(uint32_t)getpid() | 777ULL << 32;
 	assert_true(prim_semset_reap(s, getpid()) >= 0);
@@ -327,6 +334,45 @@ test_reap_with_every_slot_asleep(void **state)
 	assert_int_equal(prim_sem_getval(s, 0), 0);
 	close(pipefd[0]);
 	close(pipefd[1]);
+}
+
+/*
+ * Every slot a sleeper may take holds one: a call that may sleep but can
+ * proceed at once (SEM_UNDO, no IPC_NOWAIT) must not wait for a slot, as
+ * it would not in the kernel; one that must wait still waits, its turn
+ * kept, and is served when a slot frees and the value comes.
+ */
+static void
+test_can_proceed_with_every_slot_asleep(void **state)
+{
+	struct prim_semset *s = mk(3, 6, 4); /* 4 slots for sleepers */
+	struct prim_sembuf undo_up = { 1, 1, PRIM_SEM_UNDO };
+	struct blocker b[4], late = { NULL, 1 };
+	pthread_t t[4], tl;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		b[i].s = s;
+		b[i].r = 1;
+		assert_int_equal(pthread_create(&t[i], NULL, block_on_0, &b[i]),
+				 0);
+	}
+	while (prim_sem_getncnt(s, 0) < 4)
+		usleep(1000);
+	assert_int_equal(prim_sem_op(s, &undo_up, 1), 0);
+	assert_int_equal(prim_sem_getval(s, 1), 1);
+	/* One more that must wait: it waits for a slot, then its turn. */
+	late.s = s;
+	assert_int_equal(pthread_create(&tl, NULL, block_on_0, &late), 0);
+	usleep(20000);
+	assert_int_equal(prim_sem_setval(s, 0, 5), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(b[i].r, 0);
+	}
+	assert_int_equal(pthread_join(tl, NULL), 0);
+	assert_int_equal(late.r, 0);
+	assert_int_equal(prim_sem_getval(s, 0), 0);
 }
 
 /* A live writer keeps changing a word: calls give up, never spin on. */
@@ -615,6 +661,8 @@ main(void)
 		cmocka_unit_test_teardown(test_frozen_request_dead_owner,
 					  teardown),
 		cmocka_unit_test_teardown(test_reap_with_every_slot_asleep,
+					  teardown),
+		cmocka_unit_test_teardown(test_can_proceed_with_every_slot_asleep,
 					  teardown),
 		cmocka_unit_test_teardown(test_live_churn, teardown),
 		cmocka_unit_test_teardown(test_each_word, teardown),
