@@ -986,10 +986,15 @@ static int help(struct prim_semset *h, struct prim_patience *pt);
  * A helper killed or stopped anywhere here leaves words frozen by gen;
  * the next helper (anyone who finds a frozen word or wants to activate)
  * finishes the same steps. A helper that gives up (patience) leaves the
- * same: its progress stays for the next one.
+ * same: its progress stays for the next one. A request may be huge (a
+ * SETALL freezes nsems * (nprocs + 1) words): one who helps another's
+ * request (!own) counts every 1024 words it freezes or unfreezes as a
+ * retry, so that helping is bounded in time too; the owner finishes its
+ * own. Only words it changed count: the next helper skips them at once,
+ * so each helper that gives up has still moved the request on.
  */
 static int
-complete(struct prim_semset *h, uint32_t si, uint32_t gen,
+complete(struct prim_semset *h, uint32_t si, uint32_t gen, bool own,
 	 struct prim_patience *pt, uint64_t *out)
 {
 	struct prim_slot_shm *s = slot_at(h, si);
@@ -1000,6 +1005,7 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen,
 	uint32_t i, n, nt = 1;
 	enum tkind tk;
 	bool have = false;
+	uint32_t work = 0; /* words changed, for a helper's patience */
 	int e;
 
 	*out = 0;
@@ -1041,8 +1047,12 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen,
 				/* Frozen by another generation while gen is
 				 * active: a stale freeze (SEM_11), taken over
 				 * with its value. */
-				if (cas64(p, &w, wfreeze(w, tag)))
+				if (cas64(p, &w, wfreeze(w, tag))) {
+					if (!own && (++work & 1023) == 0 &&
+					    (e = prim__patience_spent(pt)) != 0)
+						return e;
 					break;
+				}
 				if ((e = prim__patience_spent(pt)) != 0)
 					return e;
 			}
@@ -1132,6 +1142,10 @@ decided:
 					if (tk == T_SEM && v != wval(w) &&
 					    (w & W_SLEEPERS))
 						wake_word(p);
+					/* After the word's bookkeeping. */
+					if (!own && (++work & 1023) == 0 &&
+					    (e = prim__patience_spent(pt)) != 0)
+						return e;
 					break;
 				}
 				if ((e = prim__patience_spent(pt)) != 0)
@@ -1159,7 +1173,8 @@ help(struct prim_semset *h, struct prim_patience *pt)
 		return 0;
 	if (si > h->nslots)
 		return damage(h);
-	if ((r = complete(h, si - 1, (uint32_t)(a >> 16), pt, &st)) < 0)
+	if ((r = complete(h, si - 1, (uint32_t)(a >> 16), false, pt, &st)) <
+	    0)
 		return r;
 	return 1;
 }
@@ -1193,13 +1208,14 @@ on_frozen(struct prim_semset *h, uint64_t *p, uint64_t w,
 }
 
 /*
- * Run the request published in slot si, whoever's it is: activate it
- * (helping whoever is active first) and complete it. Sets *out to its
+ * Run the request published in slot si, whoever's it is (own: the
+ * caller's): activate it (helping whoever is active first) and complete
+ * it. Sets *out to its
  * decision: ST_DONE exactly once per publication; ST_ABORT when it was
  * already done or withdrawn. Returns 0 or -errno (patience, damage).
  */
 static int
-run(struct prim_semset *h, uint32_t si, struct prim_patience *pt,
+run(struct prim_semset *h, uint32_t si, bool own, struct prim_patience *pt,
     uint64_t *out)
 {
 	for (;;) {
@@ -1222,7 +1238,7 @@ run(struct prim_semset *h, uint32_t si, struct prim_patience *pt,
 				return e;
 			continue;
 		}
-		if ((e = complete(h, si, gen, pt, &d)) < 0)
+		if ((e = complete(h, si, gen, own, pt, &d)) < 0)
 			return e;
 		if (d != 0) {
 			*out = d;
@@ -1568,7 +1584,7 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 		if (best == UINT64_MAX)
 			break;
 		last = best;
-		if (run(h, bi, &pt, &st) < 0)
+		if (run(h, bi, bi == self, &pt, &st) < 0)
 			return;
 		if (bi == self && self_st != NULL)
 			*self_st = st;
@@ -1854,7 +1870,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 				goto out;
 			}
 		}
-		if (st == 0 && (r = run(h, si, &pt, &st)) != 0)
+		if (st == 0 && (r = run(h, si, true, &pt, &st)) != 0)
 			goto out;
 		switch (ST_STATUS(st)) {
 		case ST_DONE:
@@ -2170,7 +2186,7 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	if (kind == REQ_SETALL)
 		for (uint32_t i = 0; i < h->nsems; i++)
 			s->ops[i].sem_op = (short)vals[i];
-	if ((r = publish(h, s)) == 0 && (r = run(h, si, pt, &st)) == 0)
+	if ((r = publish(h, s)) == 0 && (r = run(h, si, true, pt, &st)) == 0)
 		r = ST_STATUS(st) == ST_DONE ? 0 : dead(h);
 	if (r == -EAGAIN)
 		r = -EBUSY;

@@ -375,6 +375,43 @@ test_can_proceed_with_every_slot_asleep(void **state)
 	assert_int_equal(prim_sem_getval(s, 0), 0);
 }
 
+/*
+ * A huge request in progress (a SETALL freezes nsems * (nprocs + 1)
+ * words), left active by its dead owner: whoever helps it does so within
+ * its patience and gives up (its progress kept), and helping again
+ * finishes it.
+ */
+static void
+test_huge_request_helped_in_parts(void **state)
+{
+	struct prim_semset *s = mk(20000, 6, 64); /* 1.3 M words */
+	struct prim_semset *h = hdr(s);
+	struct prim_slot_shm *sl = slot_at(h, 5);
+	struct prim_sembuf two[2] = { { 0, 1, PRIM_IPC_NOWAIT },
+				      { 1, 1, PRIM_IPC_NOWAIT } };
+	uint32_t gen = (uint32_t)(h->shm->active >> 16) + 1;
+	int calls = 0, r;
+
+	(void)state;
+	prim_semset_set_patience(s, 100000); /* 0.1 ms */
+	sl->ident = (uint64_t)(uint32_t)dead_pid() | 1ULL << 32;
+	sl->kind = REQ_SETALL;
+	sl->nops = h->nsems;
+	for (uint32_t i = 0; i < h->nsems; i++)
+		sl->ops[i].sem_op = 7;
+	sl->req = ((uint64_t)REQ_PUBLISHED | W_HELD | tag_of(gen)) + W_VER_ONE;
+	h->shm->active = (uint64_t)gen << 16 | 6;
+	do {
+		r = prim_sem_op(s, two, 2);
+		calls++;
+	} while (r == -EAGAIN && calls < 10000);
+	assert_int_equal(r, 0);
+	assert_true(calls > 1); /* it did give up, at least once */
+	assert_int_equal(prim_sem_getval(s, 0), 8);
+	assert_int_equal(prim_sem_getval(s, 19999), 7);
+	printf("huge request: finished by %d helping calls\n", calls);
+}
+
 /* A live writer keeps changing a word: calls give up, never spin on. */
 static volatile int churn_stop;
 
@@ -663,6 +700,8 @@ main(void)
 		cmocka_unit_test_teardown(test_reap_with_every_slot_asleep,
 					  teardown),
 		cmocka_unit_test_teardown(test_can_proceed_with_every_slot_asleep,
+					  teardown),
+		cmocka_unit_test_teardown(test_huge_request_helped_in_parts,
 					  teardown),
 		cmocka_unit_test_teardown(test_live_churn, teardown),
 		cmocka_unit_test_teardown(test_each_word, teardown),
