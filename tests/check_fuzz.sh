@@ -6,9 +6,15 @@
 # FUZZ_SECONDS each when that is set:
 #   broker   tests/fuzz/fuzz_broker.c, libFuzzer over the broker's request
 #            handler in process, with its own permission oracle; in a fresh
-#            IPC namespace of its own, as root.
+#            IPC namespace of its own, as root;
+#   socket   tests/fuzz/fuzz_socket.c as uid 65534 against a real root
+#            primd: random, truncated, oversized and mutated datagrams,
+#            pipelined, abandoned, floods of connections; meanwhile uid
+#            61003's calls are timed (tests/hostile/victim.c probe); then
+#            the broker must be alive and the objects of uid 61002 (which
+#            65534 may not write) intact, owner and mode included.
 # A failure prints the FUZZ line with what failed and exits 1. A hang is
-# a bound (libFuzzer's -timeout), not a threshold.
+# a bound (libFuzzer's -timeout, a reply within 10 s), not a threshold.
 #
 #   B=build IPCNS="unshare --ipc" [FUZZ_SECONDS=180] sh tests/check_fuzz.sh
 set -eu
@@ -16,22 +22,133 @@ set -eu
 B=${B:-build}
 case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
+here=$(cd "$(dirname "$0")" && pwd)
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+VIC="setpriv --reuid=61002 --regid=61002 --clear-groups"
+OTH="setpriv --reuid=61003 --regid=61003 --clear-groups"
 LONG=${FUZZ_SECONDS:-}
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3	# not root's pyenv one
 
 fail() {
 	echo "check_fuzz: FAIL: $*" >&2
 	exit 1
 }
 
+# ------------------------------------------------------------------ socket
+# (the inner part, in the IPC namespace of its own broker)
+if [ "${1:-}" = --socket ]; then
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/prim_fuzz.XXXXXX")
+	chmod 0755 "$dir"
+	S=$dir/sock
+	bpid= probe=
+	cleanup() {
+		for p in $probe $bpid; do
+			kill -9 "$p" 2>/dev/null || :
+		done
+		wait 2>/dev/null || :
+		rm -rf "$dir"
+	}
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM
+	PRIM_BROKER_SOCK=$S
+	export PRIM_BROKER_SOCK
+	# Limits that keep 65534's own objects small (its creations are
+	# part of the fuzzing), the defaults otherwise.
+	"$B/primd" -s "$S" --semmsl 250 --quota-bytes 268435456 \
+		>"$dir/broker.log" 2>&1 &
+	bpid=$!
+	i=0
+	until [ -S "$S" ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "the broker made no socket"
+		sleep 0.05
+	done
+	H=$B/hostile
+	# uid 61002's objects, and what 65534 may do to each.
+	s1=$($VIC "$H/victim" mkset 3 600) && s2=$($VIC "$H/victim" mkset 3 644) &&
+		s3=$($VIC "$H/victim" mkset 3 622) && q1=$($VIC "$H/victim" mkq 600) &&
+		q2=$($VIC "$H/victim" mkq 660) && q3=$($VIC "$H/victim" mkq 644) ||
+		fail "uid 61002 cannot make its objects"
+	for k in 0x4b1d:600 0x4b1e:644; do
+		$VIC $PY "$here/broker/client.py" "$S" req GET sem \
+			key=${k%:*} flags=0o1${k#*:} nsems=2 | grep -q "^err=0" ||
+			fail "uid 61002 cannot make the set of key ${k%:*}"
+	done
+	objs="sem:$s1 sem:$s2 sem:$s3 msg:$q1 msg:$q2 msg:$q3"
+	"$B/fuzz/fuzz_socket" "$S" stat $objs >"$dir/before" ||
+		fail "stat before: $(cat "$dir/before")"
+	mkdir "$dir/probe"
+	chown 61003:61003 "$dir/probe"
+	$OTH "$H/victim" probe "$dir/stop" "$dir/probe/pause" \
+		>"$dir/probe.out" 2>&1 &
+	probe=$!
+	if [ -n "$LONG" ]; then
+		count=0 secs=$LONG seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+	else
+		count=${FUZZ_SOCKET_COUNT:-10000} secs=0 seed=1
+	fi
+	echo "check_fuzz: socket: seed $seed"
+	st=0
+	timeout $((${secs:-0} + 300)) $NOBODY "$B/fuzz/fuzz_socket" "$S" fuzz \
+		"$seed" "$count" "$secs" "sem:$s1:-" "sem:$s2:r" "sem:$s3:w" \
+		"msg:$q1:-" "msg:$q2:-" "msg:$q3:r" semkey:0x4b1d:- \
+		semkey:0x4b1e:r >"$dir/fuzz.out" 2>"$dir/fuzz.err" || st=$?
+	cat "$dir/fuzz.out"
+	n=$(awk '/^fuzz_socket:/ { print $2 }' "$dir/fuzz.out")
+	v=$(sed -n 's/.*violations \([0-9]*\)$/\1/p' "$dir/fuzz.out")
+	u=$(sed -n 's/.*unanswered \([0-9]*\),.*/\1/p' "$dir/fuzz.out")
+	crashes=0 hangs=${u:-0} violations=${v:-0}
+	[ $st -ne 124 ] || hangs=$((hangs + 1))
+	[ $st -le 1 ] || [ $st -eq 124 ] || crashes=$((crashes + 1))
+	kill -0 "$bpid" 2>/dev/null || crashes=$((crashes + 1))
+	# The objects 65534 may not write: values, messages, owner and mode.
+	"$B/fuzz/fuzz_socket" "$S" stat $objs >"$dir/after" 2>&1 || :
+	if ! cmp -s "$dir/before" "$dir/after"; then
+		violations=$((violations + 1))
+		diff "$dir/before" "$dir/after" >&2 || :
+	fi
+	for c in "check-set $s1 1 1 1" "check-set $s2 1 1 1" "check-q $q1 3" \
+		"check-q $q2 3"; do
+		$VIC "$H/victim" $c >>"$dir/check.out" 2>&1 || {
+			violations=$((violations + 1))
+			echo "check_fuzz: uid 61002's object changed: $c" >&2
+		}
+	done
+	touch "$dir/stop"
+	pst=0
+	wait "$probe" || pst=$?
+	probe=
+	cat "$dir/probe.out"
+	pf=$(awk '/failures/ { print $NF + 0 }' "$dir/probe.out")
+	if [ "${pf:-0}" -gt 0 ]; then
+		violations=$((violations + pf))
+	elif [ $pst -ne 0 ]; then
+		hangs=$((hangs + 1))
+	fi
+	echo "FUZZ socket: ${n:-0} datagrams, crashes=$crashes hangs=$hangs" \
+		"violations=$violations"
+	if [ $((crashes + hangs + violations)) -ne 0 ]; then
+		tail -20 "$dir/fuzz.err" >&2
+		tail -20 "$dir/broker.log" >&2
+		fail "the socket fuzzer (seed $seed)"
+	fi
+	exit 0
+fi
+
 # ------------------------------------------------------------------ outer
-[ "$(id -u)" -eq 0 ] || fail "needs root, to make segments as other uids (uid $(id -u))"
+[ "$(id -u)" -eq 0 ] || fail "needs root, to be several users (uid $(id -u))"
 case "$IPCNS" in
 "") fail "no way to unshare an IPC namespace (IPCNS is empty)" ;;
 *-U* | *--user*) fail "IPCNS='$IPCNS' is a user namespace: the test's" \
 	"uids are not mapped there" ;;
 esac
-[ -x "$B/fuzz/fuzz_broker" ] || fail "$B/fuzz/fuzz_broker not built"
+for f in fuzz/fuzz_broker fuzz/fuzz_socket hostile/victim primd; do
+	[ -x "$B/$f" ] || fail "$B/$f not built"
+done
 [ -d "$B/fuzz/corpus_broker" ] || fail "$B/fuzz/corpus_broker not made"
+$NOBODY test -x "$B/fuzz/fuzz_socket" ||
+	fail "uid 65534 cannot run $B/fuzz/fuzz_socket (directory permissions)"
 
 # ------------------------------------------------------------------ broker
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/prim_fuzzb.XXXXXX")
@@ -68,3 +185,6 @@ else
 	fail "fuzz_broker: the input is in $B/fuzz/ (crash-*, timeout-*);" \
 		"FUZZ_BROKER_TRACE=1 $IPCNS $B/fuzz/fuzz_broker FILE replays it"
 fi
+
+# ------------------------------------------------------------------ socket
+$IPCNS sh "$0" --socket
