@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # The fuzzers of issue 8, each ending in a summary line
 #   FUZZ <name>: N ..., crashes=0 hangs=0 violations=0
-# Short in make check (deterministic: a fixed seed and count), for
-# FUZZ_SECONDS each when that is set:
+# Short in make check (a fixed seed and count: the same inputs, as far as
+# coverage that depends on timing lets libFuzzer repeat itself), for
+# FUZZ_SECONDS each in make fuzz:
 #   broker   tests/fuzz/fuzz_broker.c, libFuzzer over the broker's request
 #            handler in process, with its own permission oracle; in a fresh
 #            IPC namespace of its own, as root;
@@ -12,7 +13,11 @@
 #            pipelined, abandoned, floods of connections; meanwhile uid
 #            61003's calls are timed (tests/hostile/victim.c probe); then
 #            the broker must be alive and the objects of uid 61002 (which
-#            65534 may not write) intact, owner and mode included.
+#            65534 may not write) intact, owner and mode included;
+#   segments tests/check_hostile.sh, the corrupt-segment fuzzer with real
+#            uids: make check runs it on its own (HOSTILE_SECONDS=3); make
+#            fuzz runs it here for FUZZ_SECONDS, then the white-box unit
+#            scribblers (PRIM_SCRIBBLE_ROUNDS) for about as long each.
 # A failure prints the FUZZ line with what failed and exits 1. A hang is
 # a bound (libFuzzer's -timeout, a reply within 10 s), not a threshold.
 #
@@ -143,7 +148,8 @@ case "$IPCNS" in
 *-U* | *--user*) fail "IPCNS='$IPCNS' is a user namespace: the test's" \
 	"uids are not mapped there" ;;
 esac
-for f in fuzz/fuzz_broker fuzz/fuzz_socket hostile/victim primd; do
+for f in fuzz/fuzz_broker fuzz/fuzz_socket fuzz/attach_probe hostile/victim \
+	primd; do
 	[ -x "$B/$f" ] || fail "$B/$f not built"
 done
 [ -d "$B/fuzz/corpus_broker" ] || fail "$B/fuzz/corpus_broker not made"
@@ -188,3 +194,31 @@ fi
 
 # ------------------------------------------------------------------ socket
 $IPCNS sh "$0" --socket
+
+[ -n "$LONG" ] || exit 0
+
+# ------------------------------------------------------------------ segments
+B=$B IPCNS="$IPCNS" HOSTILE_SECONDS=$LONG sh "$here/check_hostile.sh" \
+	>"$tmp/hostile.out" 2>&1 || {
+	tail -30 "$tmp/hostile.out" >&2
+	fail "check_hostile.sh"
+}
+grep "^check_hostile: \|^FUZZ segments: " "$tmp/hostile.out"
+
+# ------------------------------------------------------------------ unit
+# The white-box scribblers take rounds, not seconds: 300 rounds measure
+# how many make FUZZ_SECONDS.
+for t in test_sem_hostile test_msgq_hostile; do
+	a=$(date +%s%N)
+	PRIM_SCRIBBLE_ROUNDS=300 "$B/tests/$t" >/dev/null 2>&1 ||
+		fail "$t with 300 rounds"
+	ms=$((($(date +%s%N) - a) / 1000000 + 1))
+	rounds=$((300 * LONG * 1000 / ms))
+	echo "check_fuzz: $t, $rounds rounds"
+	PRIM_SCRIBBLE_ROUNDS=$rounds "$B/tests/$t" >"$tmp/unit.out" 2>&1 || {
+		tail -30 "$tmp/unit.out" >&2
+		fail "$t with $rounds rounds"
+	}
+	grep "ended damaged\|PASSED" "$tmp/unit.out"
+done
+echo "check_fuzz: every fuzzer for $LONG s: ok"
