@@ -7,7 +7,8 @@
  * CAP_SYS_ADMIN only, CAP_IPC_OWNER only, and plain uids that share
  * groups or do not. Between requests the input may scribble on an
  * object's segment (the broker's own mapping: what any writer of the
- * object can do), reap a pid or list the owners, so the broker's bounded
+ * object can do), reap a pid, list the owners or restart the broker (a new
+ * one adopts the registry and every segment), so the broker's bounded
  * paths run against hostile memory.
  *
  * Every reply is checked by an independent permission oracle: a small
@@ -27,8 +28,10 @@
  * byte reads as 0 (tests/fuzz/mkcorpus_broker.py writes the seeds):
  *   caller, op, type, target, key, flags (2), nsems, uid, gid, mode (2),
  *   qbytes, trailer selector and its bytes, then an action byte
- *   (scribble, reap, owners) and its bytes. FUZZ_BROKER_TRACE=1 prints
- *   every request and reply (to replay a saved input: fuzz_broker FILE).
+ *   (scribble, reap, owners, a broker restart) and its bytes.
+ *   FUZZ_BROKER_TRACE=1 prints every request, reply and action (to
+ *   replay a saved input: fuzz_broker FILE); FUZZ_BROKER_RESTART=0 turns
+ *   the restarts off.
  *
  * It runs as root (segments are made as other uids) in a fresh IPC
  * namespace (unshare --ipc; it refuses one that holds objects) and
@@ -142,10 +145,11 @@ static int32_t stale[NSTALE];
 static int nstale;
 
 static struct primd_reg reg;
+static struct primd_quota_conf qconf;
 static char tmpdir[4096], statefile[4200];
 static unsigned long long nrequests, ninputs, ncreated, nscribbles,
-    ndamaged_seen;
-static int ready, trace;
+    ndamaged_seen, nrestarts;
+static int ready, trace, restarts = 1;
 
 static void
 report(const char *kind, const char *fmt, ...)
@@ -341,8 +345,8 @@ at_exit(void)
 		if (pids[k] > 0)
 			kill(pids[k], SIGKILL);
 	printf("fuzz_broker: %llu inputs, %llu objects made, %llu scribbles, "
-	       "%llu replies about damaged objects\n",
-	       ninputs, ncreated, nscribbles, ndamaged_seen);
+	       "%llu broker restarts, %llu replies about damaged objects\n",
+	       ninputs, ncreated, nscribbles, nrestarts, ndamaged_seen);
 	printf("FUZZ broker: %llu requests, crashes=0 hangs=0 violations=0\n",
 	       nrequests);
 	fflush(stdout);
@@ -379,7 +383,6 @@ private_ipcns(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct primd_quota_conf qc;
 	const char *td = getenv("TMPDIR");
 	int adopted, rc;
 
@@ -403,10 +406,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(2);
 	}
 	snprintf(statefile, sizeof(statefile), "%s/state", tmpdir);
-	primd__quota_defaults(&qc);
-	qc.total_conns = 4096;
-	qc.total_procs = PRIMD_NPROCS;
-	if (primd__quota_init(&qc) != 0 ||
+	primd__quota_defaults(&qconf);
+	qconf.total_conns = 4096;
+	qconf.total_procs = PRIMD_NPROCS;
+	if (primd__quota_init(&qconf) != 0 ||
 	    (rc = primd__reg_open(&reg, statefile, &conf, &adopted)) != 0) {
 		fprintf(stderr, "fuzz_broker: cannot open a registry\n");
 		exit(2);
@@ -432,6 +435,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	pids[4] = 0;
 	trace = getenv("FUZZ_BROKER_TRACE") != NULL;
+	if (getenv("FUZZ_BROKER_RESTART") != NULL)
+		restarts = atoi(getenv("FUZZ_BROKER_RESTART")) != 0;
 	ready = 1;
 	atexit(at_exit);
 	return 0;
@@ -1126,6 +1131,45 @@ no_owner(pid_t pid)
 	(void)pid;
 }
 
+/*
+ * The broker dies and a new one adopts what it left: every mapping
+ * dropped (nothing removed), the quotas counted afresh, the registry and
+ * every object adopted from the state file, bounded whatever the
+ * segments hold. Every object of the model must still be there, live or
+ * damaged, with its owner and mode.
+ */
+static void
+restart(void)
+{
+	int adopted;
+
+	for (int t = 0; t < 2; t++)
+		for (int i = 0; i < reg.hi[t]; i++)
+			primd__close_handle(t, &reg.obj[t][i]);
+	(void)shmdt(reg.shm);
+	if (primd__quota_init(&qconf) != 0 ||
+	    primd__reg_open(&reg, statefile, &conf, &adopted) != 0 ||
+	    adopted < 0)
+		MISMATCH("a restarted broker did not adopt its registry");
+	nrestarts++;
+	/* What only its owner may remove, a writer's scribble must not. */
+	for (int k = 0; k < MAXOBJ; k++) {
+		const struct mobj *o = &model[k];
+		const struct primd_ent_shm *e;
+
+		if (!o->used)
+			continue;
+		e = &reg.shm->ent[o->t][o->id & (PRIMD_NIDX - 1)];
+		if (e->id != o->id || e->state == PRIMD_ENT_FREE)
+			VIOLATION("the restarted broker removed %s %d (owner "
+				  "%u, mode %o) because of what its memory "
+				  "holds: its key is free for anyone",
+				  o->t == T_SEM ? "set" : "queue", o->id,
+				  o->uid, o->mode);
+	}
+	check_registry(PRIMD_NIDX, 1);
+}
+
 static void
 action(struct in *in)
 {
@@ -1178,6 +1222,11 @@ action(struct in *in)
 				    (v % 5) - 2;
 				break;
 			}
+			if (trace)
+				fprintf(stderr,
+					"-- scribble on %d at %#llx: %#llx\n",
+					o->id, (unsigned long long)off,
+					(unsigned long long)v);
 			__atomic_store_n(w, v, __ATOMIC_RELAXED);
 			nscribbles++;
 		}
@@ -1186,6 +1235,10 @@ action(struct in *in)
 		primd__reg_reap(&reg, pids[u8(in) % 4]);
 	} else if ((a & 7) == 5) {
 		primd__reg_owners(&reg, no_owner);
+	} else if ((a & 0x1f) == 0x1c && restarts) {
+		if (trace)
+			fprintf(stderr, "-- the broker restarts\n");
+		restart();
 	}
 }
 

@@ -65,6 +65,7 @@ def scribble(obj, *words):
 
 REAP = bytes([6, 0])                # the first live pid died
 OWNERS = bytes([5])
+RESTART = bytes([0x1c])             # the broker dies, a new one adopts
 
 seeds = {
     # A private set: the owner, the group, others, CAP_SYS_ADMIN.
@@ -143,6 +144,31 @@ seeds = {
         req(DAVE, SET, SEM, uid=61004, gid=61004, mode=0o777),
         req(ALICE, RMID, SEM),
         req(ALICE, RMID, MSG),
+    ],
+    # A broker restarted over scribbled segments adopts every object.
+    "restart": [
+        req(ALICE, GET, SEM, key=4, flags=IPC_CREAT | 0o660, nsems=2),
+        req(BOB, GET, MSG, key=4, flags=IPC_CREAT | 0o606),
+        req(ALICE, SEMOP, SEM, nsems=1, trailer=sembufs((1, 2, UNDO)),
+            act=scribble(0, (1, 1, 0xffff), (2, 40, 0))),
+        req(BOB, MSGSND, MSG, trailer=msgsnd(1, 40),
+            act=scribble(1, (1, 2, 0x10000), (3, 9, 7))),
+        req(ROOT, INFO, MSG, flags=2, act=RESTART),
+        req(CAROL, OPEN, SEM),
+        req(DAVE, MSGRCV, MSG, trailer=msgrcv(0, 90)),
+        req(ALICE, SET, SEM, uid=61003, gid=61100, mode=0o640, act=RESTART),
+        req(CAROL, RMID, SEM),
+        req(BOB, STAT_INDEX, MSG, index=0),
+    ],
+    # A writer marks a set removed in its memory (the state word of its
+    # libprim header, object word 3), then the broker restarts: the new
+    # one must keep the set (damaged), not remove it.
+    "restart_marked": [
+        req(ALICE, GET, SEM, key=5, flags=IPC_CREAT | 0o666, nsems=1),
+        req(BOB, SEMOP, SEM, nsems=1, trailer=sembufs((0, 1, NOWAIT)),
+            act=scribble(0, (1, 3, 2))),
+        req(BOB, OPEN, SEM, act=RESTART),
+        req(ALICE, GET, SEM, key=5),
     ],
     # Limits: more sets than semmni, more semaphores than semmns.
     "limits": [req(ALICE if k % 2 else BOB, GET, SEM, key=0,
