@@ -47,6 +47,7 @@ static struct sockaddr_un addr;
 static uint64_t rng;
 static unsigned long long sent, answered, unanswered, violations, dropped,
     floods, refused;
+static int gone; /* no connection could be made: the broker is gone */
 
 struct target {
 	int type; /* PRIMD_SEM, PRIMD_MSG */
@@ -473,7 +474,7 @@ roundtrip(int fd, const struct dgram *d)
 static void
 one(struct dgram *d, uint32_t seq)
 {
-	int slot = 0, fd, r = -1;
+	int slot = 0, fd, r = -1, connected = 0;
 
 	make_dgram(d, seq);
 	for (int tries = 0; tries < 400; tries++) {
@@ -482,6 +483,7 @@ one(struct dgram *d, uint32_t seq)
 			usleep(5000);
 			continue;
 		}
+		connected = 1;
 		r = roundtrip(fd, d);
 		if (r == 1)
 			pool_used[slot] = 1;
@@ -498,6 +500,11 @@ one(struct dgram *d, uint32_t seq)
 			"answered\n",
 			seq, d->len);
 		pool_drop(slot);
+	}
+	if (!connected) {
+		gone = 1;
+		fprintf(stderr, "fuzz_socket: the broker accepts no "
+				"connection\n");
 	}
 }
 
@@ -656,7 +663,8 @@ fuzz(int argc, char **argv)
 		return 2;
 	}
 	close(fd);
-	while ((count == 0 || sent < count) && (secs <= 0 || now_s() < until)) {
+	while (!gone && (count == 0 || sent < count) &&
+	       (secs <= 0 || now_s() < until)) {
 		uint64_t m = below(100);
 
 		if (m < 70)
