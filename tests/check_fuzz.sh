@@ -192,7 +192,9 @@ else
 	else
 		c=1
 	fi
-	grep -v '^#\|^INFO:\|^primd: ' "$tmp/broker.out" | tail -30 >&2
+	grep -v '^#\|^ *#[0-9]\|^INFO:\|^primd: \|^0x\|^\\' "$tmp/broker.out" |
+		tail -12 >&2
+	grep -m1 'VIOLATION\|MISMATCH\|ERROR: ' "$tmp/broker.out" >&2 || :
 	n=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$tmp/broker.out" | tail -1)
 	echo "FUZZ broker: stopped after ${n:-0} inputs (status $st)," \
 		"crashes=$c hangs=$h violations=$v"
