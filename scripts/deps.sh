@@ -16,7 +16,7 @@ missing_build() {
 	echo "$m"
 }
 
-# Needed by make check, make bench and make demo.
+# Needed by make check, make fuzz, make bench and make demo.
 missing_test() {
 	m=""
 	[ -f /usr/include/cmocka.h ] || [ -f /usr/local/include/cmocka.h ] || m="$m libcmocka-dev"
@@ -29,6 +29,11 @@ missing_test() {
 	[ -x /usr/bin/python3 ] || m="$m python3"
 	/usr/bin/python3 -c 'import sysv_ipc' >/dev/null 2>&1 || m="$m python3-sysv-ipc"
 	command -v php >/dev/null 2>&1 || m="$m php-cli"
+	# The broker's fuzzer: clang with libFuzzer and ASan's runtime.
+	command -v clang >/dev/null 2>&1 || m="$m clang"
+	d=$(clang -print-resource-dir 2>/dev/null) &&
+		[ -n "$(find "$d/lib" -name 'libclang_rt.fuzzer*.a' 2>/dev/null)" ] ||
+		m="$m libclang-rt-dev"
 	echo "$m"
 }
 

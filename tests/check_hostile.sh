@@ -6,7 +6,12 @@
 #     semaphore sets and queues it may write: its own (mode 0644, so that
 #     the victim may read them: the broker then works on them for the
 #     victim, and reaps the attacker's SEM_UNDO process on them), and the
-#     victim's 0666 ones; then a live writer churns words and scribbles;
+#     victim's 0666 ones; then live writers churn words and scribble, in
+#     rounds for HOSTILE_SECONDS (the corrupt-segment fuzzer: 3 s in make
+#     check, FUZZ_SECONDS in make fuzz, fresh objects and a random choice
+#     of words each round after the first two), and after every round
+#     probes with raw shmat, IPC_SET and IPC_RMID the segments of the
+#     victim's private objects (tests/fuzz/attach_probe.c);
 #   uid 61002 (the victim) uses those objects meanwhile: every IPC_NOWAIT
 #     call must return, semtimedop by its timeout; its private objects must
 #     keep their values;
@@ -15,7 +20,8 @@
 # Then the broker is killed and restarted over the hostile segments: it
 # must come up and answer. Any crash, hang or late call fails the test;
 # "late" is a hang bound (a second beyond the call's own bound), and the
-# figures are printed, not judged.
+# figures are printed, not judged. The fuzzer's rounds end in
+#   FUZZ segments: R rounds, V victim calls, crashes=0 hangs=0 violations=0
 set -eu
 
 B=${B:-build}
@@ -41,8 +47,8 @@ if [ "${1:-}" != --inner ]; then
 	*-U* | *--user*) fail "IPCNS='$IPCNS' is a user namespace: uids" \
 		"61001..61003 are not mapped there" ;;
 	esac
-	for f in attack_sem attack_msg victim; do
-		[ -x "$H/$f" ] || fail "$H/$f not built"
+	for f in $H/attack_sem $H/attack_msg $H/victim $B/fuzz/attach_probe; do
+		[ -x "$f" ] || fail "$f not built"
 	done
 	$ATT test -x "$H/victim" ||
 		fail "uid 61001 cannot run $H/victim (directory permissions)"
@@ -96,6 +102,10 @@ probe=$!
 # The victim's private objects, which nothing may touch.
 sv=$($VIC "$H/victim" mkset 3 600) || fail "victim mkset"
 qv=$($VIC "$H/victim" mkq 600) || fail "victim mkq"
+# And two the attacker may only write (its class gets no attach at all),
+# or only read (a read-only attach), for the attach probe.
+sw=$($VIC "$H/victim" mkset 3 622) || fail "victim mkset 622"
+qr=$($VIC "$H/victim" mkq 644) || fail "victim mkq 644"
 
 attacks=0
 for w in held tag removed sleepers active active-range astate idents \
@@ -144,23 +154,186 @@ for w in pend count head tail qbytes writing claimed length tags; do
 	attacks=$((attacks + 2))
 done
 
-# Live writers, while the victim uses the objects.
-for w in churn scribble; do
-	s=$($VIC "$H/victim" mkset 3 666)
-	q=$($VIC "$H/victim" mkq 666)
-	$ATT "$H/attack_sem" "$S" "$s" "$w" 3 >/dev/null &
-	as=$!
-	$ATT "$H/attack_msg" "$S" "$q" "$w" 3 >/dev/null &
-	aq=$!
-	timeout 120 $VIC "$H/victim" sem "$s" >>"$dir/victim.out" 2>&1 ||
-		fail "victim on a set under $w"
-	timeout 120 $VIC "$H/victim" msg "$q" >>"$dir/victim.out" 2>&1 ||
-		fail "victim on a queue under $w"
-	wait "$as" || fail "attack_sem $w"
-	wait "$aq" || fail "attack_msg $w"
-	broker_alive "$w"
-	attacks=$((attacks + 2))
+# The corrupt-segment fuzzer: rounds of live writers while the victim
+# uses the objects, for HOSTILE_SECONDS (at least the two fixed rounds,
+# churn then scribble, 3 s each; then fresh objects each round and a
+# random choice of words, a seeded choice: HOSTILE_SEED). A round counts,
+# instead of failing at once: a crash (the broker, the victim or an
+# attacker killed by a signal), a hang (a victim call late or not
+# returning, or timeout), a violation (the victim's private objects
+# changed, the attacker able to attach, IPC_SET or IPC_RMID a segment it
+# has no access to, the third user's calls failing).
+HOSTILE_SECONDS=${HOSTILE_SECONDS:-3}
+seed=${HOSTILE_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+SEM_WORDS="held tag removed sleepers active active-range astate idents undo-idents count frozen-req pidv"
+MSG_WORDS="pend count head tail qbytes writing claimed length tags"
+rounds=0 vcalls=0 crashes=0 hangs=0 violations=0
+
+# rnd N: r = a pseudo-random number below N (an LCG: sh has no RANDOM).
+rnd() {
+	seed=$(((seed * 1103515245 + 12345) % 2147483648))
+	r=$((seed / 65536 % $1))
+}
+# nth N WORDS...: w = the Nth word.
+nth() {
+	n=$1
+	shift
+	shift "$n"
+	w=$1
+}
+# status CODE WHAT: count a program's exit (1: late or unanswered).
+status() {
+	case $1 in
+	0) ;;
+	1 | 124) hangs=$((hangs + 1))
+		echo "check_hostile: hang: $2 (status $1)" >&2 ;;
+	*) crashes=$((crashes + 1))
+		echo "check_hostile: crash: $2 (status $1)" >&2 ;;
+	esac
+}
+# attacker STATUS WHAT: 0, or 2 (it could not open an object an earlier
+# word damaged) are what an attacker may get.
+attacker() {
+	case $1 in
+	0 | 2) ;;
+	*) status "$1" "$2" ;;
+	esac
+}
+# victim_on KIND ID: the victim's battery, its calls counted.
+victim_on() {
+	st=0
+	timeout 120 $VIC "$H/victim" "$1" "$2" >"$dir/round.out" 2>&1 || st=$?
+	cat "$dir/round.out" >>"$dir/victim.out"
+	n=$(awk '/calls returned/ { n += $4 } END { print n + 0 }' "$dir/round.out")
+	vcalls=$((vcalls + n))
+	status $st "victim on $1 $2: $(tail -2 "$dir/round.out")"
+}
+# probe_attach TYPE ID EXPECT: the attacker's raw shmat, IPC_SET, IPC_RMID.
+probe_attach() {
+	st=0
+	$ATT "$B/fuzz/attach_probe" "$S" "$@" >>"$dir/attach.out" 2>&1 || st=$?
+	case $st in
+	0) ;;
+	3) violations=$((violations + 1))
+		echo "check_hostile: violation: $(tail -1 "$dir/attach.out")" >&2 ;;
+	*) fail "attach_probe $*: $(tail -1 "$dir/attach.out")" ;;
+	esac
+}
+
+echo "check_hostile: live writers for ${HOSTILE_SECONDS} s (seed $seed)"
+t0=$(date +%s)
+while :; do
+	d=3
+	case $rounds in
+	0) mode=live ws=churn wq=churn own=victim ;;
+	1) mode=live ws=scribble wq=scribble own=victim ;;
+	*)
+		[ $(($(date +%s) - t0)) -lt "$HOSTILE_SECONDS" ] || break
+		rnd 5
+		own=victim
+		[ "$r" -ne 0 ] || own=attacker
+		rnd 2
+		if [ "$r" -eq 0 ]; then
+			mode=live
+			rnd 2
+			nth "$r" churn scribble
+			ws=$w
+			rnd 3
+			nth "$r" churn scribble futex
+			wq=$w
+			rnd 3
+			d=$((r + 1))
+		else
+			mode=words
+			ws= wq=
+			rnd 3
+			for k in $(seq 0 "$r"); do
+				rnd 12
+				nth "$r" $SEM_WORDS
+				ws="$ws $w"
+				rnd 9
+				nth "$r" $MSG_WORDS
+				wq="$wq $w"
+			done
+		fi
+		;;
+	esac
+	# Fresh objects: the victim's, that the attacker may write, or the
+	# attacker's own, that the victim may read (the broker then does the
+	# victim's wait-for-zero and msgrcv).
+	if [ $own = victim ]; then
+		s=$($VIC "$H/victim" mkset 3 666) || fail "victim mkset"
+		q=$($VIC "$H/victim" mkq 666) || fail "victim mkq"
+	else
+		s=$($ATT "$H/victim" mkset 3 644) || fail "attacker mkset"
+		q=$($ATT "$H/victim" mkq 644) || fail "attacker mkq"
+	fi
+	if [ $mode = live ]; then
+		$ATT "$H/attack_sem" "$S" "$s" "$ws" $d >/dev/null 2>&1 &
+		as=$!
+		$ATT "$H/attack_msg" "$S" "$q" "$wq" $d >/dev/null 2>&1 &
+		aq=$!
+		victim_on sem "$s"
+		victim_on msg "$q"
+		st=0
+		wait "$as" || st=$?
+		attacker $st "attack_sem $ws"
+		st=0
+		wait "$aq" || st=$?
+		attacker $st "attack_msg $wq"
+		attacks=$((attacks + 2))
+	else
+		for w in $ws; do
+			st=0
+			$ATT "$H/attack_sem" "$S" "$s" "$w" >/dev/null 2>&1 || st=$?
+			attacker $st "attack_sem $w"
+			attacks=$((attacks + 1))
+		done
+		for w in $wq; do
+			st=0
+			$ATT "$H/attack_msg" "$S" "$q" "$w" >/dev/null 2>&1 || st=$?
+			attacker $st "attack_msg $w"
+			attacks=$((attacks + 1))
+		done
+		victim_on sem "$s"
+		victim_on msg "$q"
+	fi
+	if ! kill -0 "$bpid" 2>/dev/null; then
+		crashes=$((crashes + 1))
+		echo "check_hostile: crash: the broker died in round $rounds" \
+			"($mode $ws / $wq)" >&2
+		wait "$bpid" 2>/dev/null || :
+		start_broker
+	fi
+	# Nothing reached the victim's private objects, and the kernel
+	# refuses the attacker their segments (and lets it read the
+	# registry, and only read it).
+	$VIC "$H/victim" check-set "$sv" 1 1 1 >>"$dir/victim.out" 2>&1 || {
+		violations=$((violations + 1))
+		echo "check_hostile: violation: the victim's set changed" >&2
+	}
+	$VIC "$H/victim" check-q "$qv" 3 >>"$dir/victim.out" 2>&1 || {
+		violations=$((violations + 1))
+		echo "check_hostile: violation: the victim's queue changed" >&2
+	}
+	probe_attach sem "$sv" none
+	probe_attach msg "$qv" none
+	probe_attach sem "$sw" none
+	probe_attach msg "$qr" ro
+	probe_attach registry ro
+	if [ $own = victim ]; then
+		probe_attach sem "$s" rw
+		probe_attach msg "$q" rw
+	fi
+	# The round's objects go (a damaged one too).
+	if [ $own = victim ]; then
+		$VIC "$B/primctl" ipcrm --sock "$S" -s "$s" -q "$q" >/dev/null 2>&1 || :
+	else
+		$ATT "$B/primctl" ipcrm --sock "$S" -s "$s" -q "$q" >/dev/null 2>&1 || :
+	fi
+	rounds=$((rounds + 1))
 done
+
 $ATT "$H/attack_msg" "$S" "$($VIC "$H/victim" mkq 666)" futex 2 >/dev/null ||
 	fail "attack_msg futex"
 attacks=$((attacks + 1))
@@ -198,13 +371,26 @@ rm -f "$dir/probe/pause"
 sleep 0.5
 
 touch "$dir/stop"
-wait "$probe" || fail "the other user's calls: $(cat "$dir/probe.out")"
+st=0
+wait "$probe" || st=$?
 probe=
+cat "$dir/probe.out"
+pf=$(awk '/failures/ { print $NF + 0 }' "$dir/probe.out")
+if [ "${pf:-0}" -gt 0 ]; then
+	violations=$((violations + pf))
+	echo "check_hostile: violation: $pf of the other user's calls failed" >&2
+elif [ $st -ne 0 ]; then
+	hangs=$((hangs + 1))
+	echo "check_hostile: hang: the other user's calls: $(tail -3 "$dir/probe.out")" >&2
+fi
 damaged=$(grep -c 'is damaged' "$dir/broker.log" || :)
 calls=$(awk '/calls returned/ { n += $4 } END { print n + 0 }' "$dir/victim.out")
 slow=$(awk '/calls returned/ { if ($8 + 0 > m) m = $8 + 0 } END { print m + 0 }' \
 	"$dir/victim.out")
-cat "$dir/probe.out"
+echo "FUZZ segments: $rounds rounds, $vcalls victim calls," \
+	"crashes=$crashes hangs=$hangs violations=$violations"
+[ $((crashes + hangs + violations)) -eq 0 ] ||
+	fail "the corrupt-segment fuzzer (seed $seed): see above"
 echo "check_hostile: $attacks attacks, $calls victim calls returned" \
 	"(slowest $slow ms), $damaged objects marked damaged, broker" \
 	"answered throughout, no crash: ok"
