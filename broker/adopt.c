@@ -157,14 +157,19 @@ adopt_one(struct primd_reg *r, int t, int i)
 	}
 	o->hdr = h;
 	rc = primd__open_handle(t, o, e->seg_size);
-	if (rc == -EIDRM) {
-		primd__remove(r, t, i); /* removed under a dead broker */
-		return 0;
-	}
 	if (rc != 0) {
-		primd__damage(r, t, i, rc == -ENOTRECOVERABLE
-					       ? "marked damaged in its memory"
-					       : "its memory is not a valid object");
+		/*
+		 * The registry says LIVE. Only the broker removes, and a
+		 * removal under a dead broker is REMOVING (finished above):
+		 * an object whose own memory says removed was written so by
+		 * a writer of it, who may not remove it (and would free its
+		 * key for itself). Like any memory the protocol cannot
+		 * produce, it is damage, never a removal.
+		 */
+		primd__damage(r, t, i,
+			      rc == -ENOTRECOVERABLE ? "marked damaged in its memory"
+			      : rc == -EIDRM	     ? "marked removed in its memory"
+					     : "its memory is not a valid object");
 		return 1;
 	}
 	return 1;
