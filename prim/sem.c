@@ -391,6 +391,35 @@ slot_dist(const struct prim_semset *h, struct prim_slot_shm *s)
 	return (uint16_t *)(s->ops + h->cap);
 }
 
+/*
+ * A slot's operation i, each field loaded once: others may rewrite the
+ * slot meanwhile (a late helper reads a request its owner is replacing,
+ * SEM_7), so a plain read would be a data race, and a compiler may read a
+ * plain field twice (once for its check, once for its use).
+ */
+static struct prim_sembuf
+slot_op(const struct prim_slot_shm *s, uint32_t i)
+{
+	const uint16_t *f = (const uint16_t *)(const void *)&s->ops[i];
+	struct prim_sembuf op;
+
+	op.sem_num = ck_pr_load_16(&f[0]);
+	op.sem_op = (short)ck_pr_load_16(&f[1]);
+	op.sem_flg = (short)ck_pr_load_16(&f[2]);
+	return op;
+}
+
+/* Store operation i of a slot (the owner's, before it publishes). */
+static void
+slot_op_put(struct prim_slot_shm *s, uint32_t i, const struct prim_sembuf *op)
+{
+	uint16_t *f = (uint16_t *)(void *)&s->ops[i];
+
+	ck_pr_store_16(&f[0], op->sem_num);
+	ck_pr_store_16(&f[1], (uint16_t)op->sem_op);
+	ck_pr_store_16(&f[2], (uint16_t)op->sem_flg);
+}
+
 int
 prim_semset_init(void *mem, size_t len, const struct prim_semset_attr *attr)
 {
@@ -677,7 +706,7 @@ req_sane(const struct prim_semset *h, struct prim_slot_shm *s,
 				return false;
 		}
 		for (uint32_t i = 0; i < r->nops; i++)
-			if (!in_dist(d, r->ndist, s->ops[i].sem_num))
+			if (!in_dist(d, r->ndist, slot_op(s, i).sem_num))
 				return false;
 		return true;
 	case REQ_SETVAL:
@@ -687,7 +716,7 @@ req_sane(const struct prim_semset *h, struct prim_slot_shm *s,
 		if (r->nops != h->nsems || r->undo != 0)
 			return false;
 		for (uint32_t i = 0; i < h->nsems; i++)
-			if ((uint16_t)s->ops[i].sem_op > PRIM_SEMVMX)
+			if ((uint16_t)slot_op(s, i).sem_op > PRIM_SEMVMX)
 				return false;
 		return true;
 	case REQ_REAP:
@@ -842,7 +871,7 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 			a = (int16_t)wval(ck_pr_load_64(
 				&undo_at(h, r->undo - 1)->adj[n]));
 		for (uint32_t i = 0; i < r->nops && i < first; i++) {
-			struct prim_sembuf op = s->ops[i];
+			struct prim_sembuf op = slot_op(s, i);
 
 			if (op.sem_num != n)
 				continue;
@@ -878,7 +907,7 @@ ops_delta(struct prim_slot_shm *s, const struct req *r, uint32_t n, bool adj)
 	int d = 0;
 
 	for (uint32_t i = 0; i < r->nops; i++) {
-		struct prim_sembuf op = s->ops[i];
+		struct prim_sembuf op = slot_op(s, i);
 
 		if (op.sem_num != n)
 			continue;
@@ -927,7 +956,7 @@ new_value(const struct prim_semset *h, struct prim_slot_shm *s,
 		v = is_adj ? 0 : r->val;
 		break;
 	case REQ_SETALL:
-		v = is_adj ? 0 : (int)(uint16_t)s->ops[n].sem_op;
+		v = is_adj ? 0 : (int)(uint16_t)slot_op(s, n).sem_op;
 		break;
 	case REQ_REAP:
 		if (is_adj) {
@@ -1689,26 +1718,30 @@ write_ops(struct prim_semset *h, uint32_t si,
 	uint16_t *d = slot_dist(h, s);
 	uint32_t nd = 0;
 
-	s->kind = REQ_OPS;
-	s->nops = (uint32_t)nsops;
-	s->undo = undo;
-	s->arg = pid;
-	s->val = 0;
-	memcpy(s->ops, sops, nsops * sizeof(*sops));
+	/* With ck_pr stores, as a late helper may still read the slot (SEM_7;
+	 * what it reads then, it throws away). */
+	ck_pr_store_32(&s->kind, REQ_OPS);
+	ck_pr_store_32(&s->nops, (uint32_t)nsops);
+	ck_pr_store_32(&s->undo, undo);
+	ck_pr_store_32(&s->arg, pid);
+	ck_pr_store_32((uint32_t *)&s->val, 0);
+	for (size_t i = 0; i < nsops; i++)
+		slot_op_put(s, (uint32_t)i, &sops[i]);
 	/* Sorted distinct semaphore numbers (insertion sort: slow path). */
 	for (size_t i = 0; i < nsops; i++) {
 		uint16_t n = sops[i].sem_num;
 		uint32_t j = nd;
 
-		while (j > 0 && d[j - 1] > n)
+		while (j > 0 && ck_pr_load_16(&d[j - 1]) > n)
 			j--;
-		if (j > 0 && d[j - 1] == n)
+		if (j > 0 && ck_pr_load_16(&d[j - 1]) == n)
 			continue;
-		memmove(d + j + 1, d + j, (nd - j) * sizeof(*d));
-		d[j] = n;
+		for (uint32_t m = nd; m > j; m--)
+			ck_pr_store_16(&d[m], ck_pr_load_16(&d[m - 1]));
+		ck_pr_store_16(&d[j], n);
 		nd++;
 	}
-	s->ndist = nd;
+	ck_pr_store_32(&s->ndist, nd);
 }
 
 /* After a request of ours changed semaphores: serve their waiters. The
@@ -2177,15 +2210,17 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	if ((r = slot_claim(h, CLAIM_ANY, pt, &si)) != 0)
 		return r == -EAGAIN ? -EBUSY : r;
 	s = slot_at(h, si);
-	s->kind = kind;
-	s->arg = arg;
-	s->val = val;
-	s->undo = undo;
-	s->nops = kind == REQ_SETALL ? h->nsems : 0;
-	s->ndist = 0;
+	/* ck_pr stores: as in write_ops. */
+	ck_pr_store_32(&s->kind, kind);
+	ck_pr_store_32(&s->arg, arg);
+	ck_pr_store_32((uint32_t *)&s->val, (uint32_t)val);
+	ck_pr_store_32(&s->undo, undo);
+	ck_pr_store_32(&s->nops, kind == REQ_SETALL ? h->nsems : 0);
+	ck_pr_store_32(&s->ndist, 0);
 	if (kind == REQ_SETALL)
 		for (uint32_t i = 0; i < h->nsems; i++)
-			s->ops[i].sem_op = (short)vals[i];
+			ck_pr_store_16((uint16_t *)(void *)&s->ops[i].sem_op,
+				       vals[i]);
 	if ((r = publish(h, s)) == 0 && (r = run(h, si, true, pt, &st)) == 0)
 		r = ST_STATUS(st) == ST_DONE ? 0 : dead(h);
 	if (r == -EAGAIN)

@@ -5,6 +5,9 @@
 #                     needed to BUILD is missing (run before every compile)
 #   deps.sh install   apt-get install whatever is missing to build AND test
 #                     (as root; otherwise print the line to run as root)
+#   deps.sh install sanitize
+#                     the same, and what make check-asan, check-tsan and
+#                     check-valgrind need too
 set -u
 
 # Needed to build libprim, libsysv, primd and primctl.
@@ -37,9 +40,24 @@ missing_test() {
 	echo "$m"
 }
 
+# Needed by make check-asan, check-tsan and check-valgrind: the sanitizer
+# runtimes of the C compiler (Debian 12's gcc-12 brings these three through
+# libgcc-12-dev; another gcc or a minimal system may lack them) and valgrind.
+missing_sanitize() {
+	m=""
+	for rt in libasan.so:libasan8 libubsan.so:libubsan1 libtsan.so:libtsan2; do
+		f=$(${CC:-cc} -print-file-name="${rt%%:*}" 2>/dev/null)
+		[ -e "$f" ] || m="$m ${rt#*:}"
+	done
+	command -v valgrind >/dev/null 2>&1 || m="$m valgrind"
+	echo "$m"
+}
+
 case "${1:-check}" in
 install)
-	m="$(missing_build)$(missing_test)"
+	more=
+	[ "${2:-}" = sanitize ] && more=missing_sanitize
+	m="$(missing_build)$(missing_test)$($more)"
 	if [ -n "$m" ]; then
 		if [ "$(id -u)" -eq 0 ]; then
 			echo "deps: installing:$m"
@@ -52,7 +70,7 @@ install)
 			exit 1
 		fi
 	fi
-	m="$(missing_build)$(missing_test)"
+	m="$(missing_build)$(missing_test)$($more)"
 	[ -z "$m" ] || { echo "deps: still missing:$m" >&2; exit 1; }
 	echo "deps: all present"
 	;;
@@ -65,7 +83,7 @@ check)
 	fi
 	;;
 *)
-	echo "usage: deps.sh check|install" >&2
+	echo "usage: deps.sh check | install [sanitize]" >&2
 	exit 2
 	;;
 esac

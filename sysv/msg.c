@@ -14,6 +14,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -39,6 +41,26 @@ struct sysv_msgbuf {
 	long mtype;
 	char mtext[];
 };
+
+/*
+ * The caller's msgp may be any address, misaligned or wild, as the
+ * kernel's copy_from_user takes it: it is never used as a struct pointer
+ * (a member access through a misaligned one is undefined behaviour, which
+ * UBSan stops at), only offset as an integer (no pointer overflow either:
+ * (void *)-1 gives EFAULT) and handed to the copies.
+ */
+static const void *
+text_in(const void *msgp)
+{
+	return (const void *)((uintptr_t)msgp +
+			      offsetof(struct sysv_msgbuf, mtext));
+}
+
+static void *
+text_out(void *msgp)
+{
+	return (void *)((uintptr_t)msgp + offsetof(struct sysv_msgbuf, mtext));
+}
 
 SYSV_EXPORT int
 msgget(key_t key, int msgflg)
@@ -84,14 +106,13 @@ send_broker(int msqid, long mtype, const void *text, size_t msgsz,
 static int
 do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 {
-	const struct sysv_msgbuf *m = msgp;
 	const struct primd_info *lim;
 	struct sysv_obj *o;
 	long mtype;
 	int r;
 
-	/* The kernel reads mtype before anything else. */
-	if (sysv__copy(&mtype, &m->mtype, sizeof(mtype)) != 0)
+	/* The kernel reads mtype (at offset 0) before anything else. */
+	if (sysv__copy(&mtype, msgp, sizeof(mtype)) != 0)
 		return -EFAULT;
 	if ((lim = sysv__limits(&r)) == NULL)
 		return r;
@@ -104,9 +125,10 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 	if (!(sysv__access(o) & PRIMD_ACC_W))
 		r = -EACCES;
 	else if (!o->rw) /* write-only: nothing mapped, the broker sends */
-		r = send_broker(msqid, mtype, m->mtext, msgsz, msgflg);
+		r = send_broker(msqid, mtype, text_in(msgp), msgsz, msgflg);
 	else
-		r = prim_msgq_send(o->handle, mtype, m->mtext, msgsz, msgflg);
+		r = prim_msgq_send(o->handle, mtype, text_in(msgp), msgsz,
+				   msgflg);
 	sysv__put(o);
 	if (r == -ETIMEDOUT)
 		r = -EAGAIN;
@@ -129,8 +151,7 @@ msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
  * 50 ms (libsysv(7)). The caller checked msqid, msgsz, MSG_COPY and R.
  */
 static ssize_t
-recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
-	    int msgflg)
+recv_broker(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 {
 	const struct primd_info *lim;
 	struct primd_msgrcv_req mr;
@@ -167,8 +188,9 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 		 * either is EFAULT with the message taken. */
 		long mtype = (long)mh.mtype;
 
-		if (sysv__copy(&m->mtype, &mtype, sizeof(mtype)) != 0 ||
-		    sysv__copy(m->mtext, buf + sizeof(mh), (size_t)mh.len) != 0)
+		if (sysv__copy(msgp, &mtype, sizeof(mtype)) != 0 ||
+		    sysv__copy(text_out(msgp), buf + sizeof(mh),
+			       (size_t)mh.len) != 0)
 			n = -EFAULT;
 		else
 			n = (ssize_t)mh.len;
@@ -180,7 +202,6 @@ recv_broker(int msqid, struct sysv_msgbuf *m, size_t msgsz, long msgtyp,
 static ssize_t
 do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 {
-	struct sysv_msgbuf *m = msgp;
 	const struct primd_info *lim;
 	struct sysv_obj *o;
 	char small[256], *scratch = NULL;
@@ -206,7 +227,7 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 		sysv__put(o);
 		return recv_broker(msqid, msgp, msgsz, msgtyp, msgflg);
 	}
-	if (sysv__copy(&type, &m->mtype, sizeof(type)) != 0) {
+	if (sysv__copy(&type, msgp, sizeof(type)) != 0) {
 		/*
 		 * The kernel takes the message, then fails to copy it out
 		 * (EFAULT, message gone); E2BIG, ENOMSG and waiting come
@@ -230,7 +251,8 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 			n = -EFAULT;
 		goto out;
 	}
-	n = prim_msgq_recv(o->handle, m->mtext, msgsz, msgtyp, msgflg, &type);
+	n = prim_msgq_recv(o->handle, text_out(msgp), msgsz, msgtyp, msgflg,
+			   &type);
 	/*
 	 * The message is taken: an mtype we may read but not write loses it
 	 * with EFAULT, as in the kernel (which stores mtype before the text,
@@ -238,7 +260,7 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 	 * (EFAULT from the queue's copy) still gets its mtype, as there.
 	 */
 	if ((n >= 0 || n == -EFAULT) &&
-	    sysv__copy(&m->mtype, &type, sizeof(type)) != 0)
+	    sysv__copy(msgp, &type, sizeof(type)) != 0)
 		n = -EFAULT;
 out:
 	sysv__put(o);

@@ -25,6 +25,11 @@ fi
 case $B in /*) ;; *) B=$(pwd -P)/$B ;; esac
 PRIMD=$B/primd
 PRIMCTL=$B/primctl
+# make check-asan, check-tsan (scripts/sanitize.sh): primctl run preloads
+# the sanitizer's runtime after libsysv.
+RUNPRE=${PRIM_TEST_PRELOAD:+env LD_PRELOAD=$PRIM_TEST_PRELOAD}
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3	# nobody cannot use ~root's
 
@@ -60,8 +65,8 @@ for f in "$PRIMD" "$PRIMCTL"; do
 done
 cp "$here/broker/client.py" "$tmp/client.py" && chmod 644 "$tmp/client.py"
 ${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$top/include" -I"$top/prim" \
-	-I"$top/broker" -o "$tmp/prim_helper" "$here/broker/prim_helper.c" \
-	"$B/libprim.a" -lck -lpthread || fail "cannot build prim_helper"
+	-I"$top/broker" ${CFLAGS:-} -o "$tmp/prim_helper" \
+	"$here/broker/prim_helper.c" "$B/libprim.a" -lck -lpthread || fail "cannot build prim_helper"
 chmod 755 "$tmp/prim_helper"
 
 CL="$PY $tmp/client.py"
@@ -97,7 +102,7 @@ field() {
 start_broker() {
 	sock=$1
 	shift
-	"$PRIMD" -s "$sock" "$@" >>"$tmp/primd.log" 2>&1 &
+	$W "$PRIMD" -s "$sock" "$@" >>"$tmp/primd.log" 2>&1 &
 	BPID=$!
 	i=0
 	while ! "$PRIMCTL" status -s "$sock" >/dev/null 2>&1; do
@@ -126,7 +131,7 @@ start_broker "$S" --semmni 4 --semmsl 250 --msgmni 4 \
 check "status" "broker: running" "$PRIMCTL" status -s "$S"
 mode=$(stat -c %a "$S")
 [ "$mode" = 666 ] || [ "$(id -u)" != 0 ] || fail "socket mode $mode, not 666"
-"$PRIMD" -s "$S" >"$tmp/second.out" 2>&1
+$W "$PRIMD" -s "$S" >"$tmp/second.out" 2>&1
 st=$?
 [ $st -eq 3 ] || fail "a second primd on the same socket exited $st, not 3"
 grep -q "another broker" "$tmp/second.out" || fail "second primd: no message"
@@ -387,14 +392,14 @@ echo "check_broker: --idle-exit: ok"
 # ------------------------------------------------------- primctl run
 S3=$tmp/run.sock
 if [ -e "$B/libsysv.so" ]; then
-	out=$(PRIM_IDLE_EXIT=2 "$PRIMCTL" run -s "$S3" -- \
+	out=$(PRIM_IDLE_EXIT=2 $RUNPRE "$PRIMCTL" run -s "$S3" -- \
 		sh -c 'echo "sock=$PRIM_BROKER_SOCK pre=$LD_PRELOAD"')
 	case $out in
 	"sock=$S3 pre=$B/libsysv.so"*) ;;
 	*) fail "primctl run: $out" ;;
 	esac
 	check "run started a broker" "broker: running" "$PRIMCTL" status -s "$S3"
-	PRIM_IDLE_EXIT=2 "$PRIMCTL" run -s "$S3" -- /nonexistent/cmd 2>/dev/null
+	PRIM_IDLE_EXIT=2 $RUNPRE "$PRIMCTL" run -s "$S3" -- /nonexistent/cmd 2>/dev/null
 	[ $? -eq 127 ] || fail "primctl run of a missing command: not 127"
 	echo "check_broker: primctl run: ok"
 else

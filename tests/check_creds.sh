@@ -26,6 +26,12 @@ B=${B:-build}
 case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
 KEY=0x43520000
+# make check-asan, check-tsan (scripts/sanitize.sh): the sanitizer's
+# runtime is preloaded after libsysv, here and by primctl run.
+POST=${PRIM_TEST_PRELOAD:+:$PRIM_TEST_PRELOAD}
+RUNPRE=${PRIM_TEST_PRELOAD:+env LD_PRELOAD=$PRIM_TEST_PRELOAD}
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 
 fail() {
 	echo "check_creds: FAIL: $*" >&2
@@ -63,10 +69,10 @@ if [ "${1:-}" = --inner ]; then
 		;;
 	preload)
 		chmod 0755 "$dir"
-		"$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
+		$W "$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
 		bpid=$!
 		wait_sock "$dir/sock" || fail "the broker made no socket"
-		PRIM_BROKER_SOCK=$dir/sock LD_PRELOAD=$B/libsysv.so \
+		PRIM_BROKER_SOCK=$dir/sock LD_PRELOAD=$B/libsysv.so$POST \
 			timeout 120 "$prog" "$KEY" >"$out" 2>&1
 		;;
 	primctl)
@@ -77,7 +83,7 @@ if [ "${1:-}" = --inner ]; then
 		# them (after it, the broker may be gone idle).
 		ns=$(stat -L -c %i /proc/self/ns/ipc)
 		s=/run/prim/primd-ipc-$ns.sock
-		PRIM_IDLE_EXIT=2 timeout 120 "$B/primctl" run -- sh -c \
+		PRIM_IDLE_EXIT=2 timeout 120 $RUNPRE "$B/primctl" run -- sh -c \
 			"\"$prog\" $KEY; stat -c %a /run/prim $s >$dir/modes;
 			\"$B/primctl\" status >$dir/status" >"$out" 2>&1
 		bpid=$(sed -n 's/^broker: running (pid \([0-9]*\).*/\1/p' "$dir/status")

@@ -27,6 +27,10 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 NB="setpriv --reuid=65534 --regid=65534 --clear-groups"
 V="setpriv --reuid=4244 --regid=4244 --clear-groups"
+# make check-asan, check-tsan (scripts/sanitize.sh): the sanitizer's
+# runtime is preloaded after libsysv, here and by primctl run.
+POST=${PRIM_TEST_PRELOAD:+:$PRIM_TEST_PRELOAD}
+RUNPRE=${PRIM_TEST_PRELOAD:+env LD_PRELOAD=$PRIM_TEST_PRELOAD}
 
 fail() {
 	echo "check_discovery: FAIL: $*" >&2
@@ -91,7 +95,7 @@ while True:
 		name=$1 why=$2
 		shift 2
 		st=0
-		out=$(timeout 30 "$@" env LD_PRELOAD="$B/libsysv.so" \
+		out=$(timeout 30 "$@" env LD_PRELOAD="$B/libsysv.so$POST" \
 			"$B/creds" try 2>&1) || st=$?
 		[ $st -eq 0 ] || fail "$name: creds try exited $st" \
 			"(124: it hung on the planted broker): $out"
@@ -103,7 +107,7 @@ while True:
 		*"broker: refused: "*"$why"*) ;;
 		*) fail "$name: primctl status: $out (expected: $why)" ;;
 		esac
-		out=$(timeout 30 "$@" "$B/primctl" run -- true 2>&1) &&
+		out=$(timeout 30 "$@" $RUNPRE "$B/primctl" run -- true 2>&1) &&
 			fail "$name: primctl run succeeded: $out"
 		case $out in
 		*"refusing the broker socket"*"$why"*) ;;
@@ -172,7 +176,7 @@ while True:
 	unset PRIM_BROKER_SOCK
 	rm -rf /tmp/prim-4244
 	#    Its broker is looked at while the run holds it.
-	out=$(PRIM_IDLE_EXIT=1 timeout 60 $V "$B/primctl" run -- sh -c \
+	out=$(PRIM_IDLE_EXIT=1 timeout 60 $V $RUNPRE "$B/primctl" run -- sh -c \
 		"$B/creds try && $B/primctl status" 2>&1) ||
 		fail "the victim's own run failed: $out"
 	bp=$(echo "$out" | sed -n 's/^broker: running (pid \([0-9]*\), uid 4244).*/\1/p')

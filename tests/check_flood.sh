@@ -34,6 +34,8 @@ PRIMCTL=$B/primctl
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 
 fail() {
 	echo "check_flood: FAIL: ${PART:+$PART: }$*" >&2
@@ -57,10 +59,10 @@ if [ -z "${PRIM_FLOOD_PART:-}" ]; then
 	trap 'exit 1' INT TERM
 	chmod 755 "$tmp"
 	${CC:-cc} -std=gnu11 -O2 -D_GNU_SOURCE -I"$top/include" \
-		-I"$top/broker" -o "$tmp/flood" "$here/broker/flood.c" ||
+		-I"$top/broker" ${CFLAGS:-} -o "$tmp/flood" "$here/broker/flood.c" ||
 		fail "cannot build flood"
 	${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$top/include" -I"$top/prim" \
-		-I"$top/broker" -o "$tmp/prim_helper" \
+		-I"$top/broker" ${CFLAGS:-} -o "$tmp/prim_helper" \
 		"$here/broker/prim_helper.c" "$B/libprim.a" -lck -lpthread ||
 		fail "cannot build prim_helper"
 	chmod 755 "$tmp/flood" "$tmp/prim_helper"
@@ -97,7 +99,7 @@ trap 'exit 1' INT TERM
 start_broker() {
 	sock=$1
 	shift
-	"$PRIMD" -s "$sock" "$@" >>"$LOG" 2>&1 &
+	$W "$PRIMD" -s "$sock" "$@" >>"$LOG" 2>&1 &
 	BPID=$!
 	i=0
 	while ! "$PRIMCTL" status -s "$sock" >/dev/null 2>&1; do
@@ -332,6 +334,10 @@ print([o["id"] for o in json.load(open(sys.argv[1]))["semaphores"]
 	echo "check_flood: objects: --quota-objects, --quota-bytes, adoption: ok"
 	;;
 limits)
+	# This part counts the broker's pidfds: under make check-valgrind,
+	# whose valgrind (3.19) has no pidfd_open (PRIMD_WRAPPER_PIDFD=0), its
+	# broker runs natively.
+	[ "${PRIMD_WRAPPER_PIDFD:-1}" != 0 ] || W=
 	start_broker "$S" --quota-conns 5 --quota-procs 3
 	bg "$D/hold" $NOBODY "$FLOOD" "$S" hold 8
 	expect "nobody's connections" "open=5 closed=3" "$(cat "$D/hold")"

@@ -31,6 +31,8 @@ ATT="setpriv --reuid=61001 --regid=61001 --clear-groups"
 VIC="setpriv --reuid=61002 --regid=61002 --clear-groups"
 OTH="setpriv --reuid=61003 --regid=61003 --clear-groups"
 H=$B/hostile
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 
 fail() {
 	echo "check_hostile: FAIL: $*" >&2
@@ -73,7 +75,7 @@ trap 'exit 1' INT TERM
 
 start_broker() {
 	rm -f "$S"
-	"$B/primd" -s "$S" >>"$dir/broker.log" 2>&1 &
+	$W "$B/primd" -s "$S" >>"$dir/broker.log" 2>&1 &
 	bpid=$!
 	i=0
 	while ! [ -S "$S" ]; do

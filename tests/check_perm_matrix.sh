@@ -16,6 +16,11 @@ case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
 KEY=0x504d0000
 P=$B/conform/perm_matrix
+# make check-asan, check-tsan (scripts/sanitize.sh): the sanitizer's
+# runtime is preloaded after libsysv.
+POST=${PRIM_TEST_PRELOAD:+:$PRIM_TEST_PRELOAD}
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 
 fail() {
 	echo "check_perm_matrix: FAIL: $*" >&2
@@ -40,7 +45,7 @@ if [ "${1:-}" = --inner ]; then
 	trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null; rm -rf "$dir"' EXIT
 	map=
 	if [ "$mode" = prim ]; then
-		"$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
+		$W "$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
 		bpid=$!
 		i=0
 		until [ -S "$dir/sock" ]; do
@@ -50,7 +55,7 @@ if [ "${1:-}" = --inner ]; then
 		done
 		chmod 0666 "$dir/sock"
 		PRIM_BROKER_SOCK=$dir/sock
-		LD_PRELOAD=$B/libsysv.so
+		LD_PRELOAD=$B/libsysv.so$POST
 		export PRIM_BROKER_SOCK LD_PRELOAD
 	fi
 	$(as creator) "$P" make "$KEY" >"$out" 2>&1 || fail "$mode: make: $(cat "$out")"

@@ -21,6 +21,11 @@ case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
 KEY=0x50524d00
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# make check-asan, check-tsan (scripts/sanitize.sh): the sanitizer's
+# runtime is preloaded after libsysv.
+POST=${PRIM_TEST_PRELOAD:+:$PRIM_TEST_PRELOAD}
+# make check-valgrind (scripts/sanitize.sh) runs primd under PRIMD_WRAPPER.
+W=${PRIMD_WRAPPER:-}
 
 fail() {
 	echo "check_perms: FAIL: $*" >&2
@@ -53,7 +58,7 @@ if [ "${1:-}" = --inner ]; then
 	trap 'exit 1' INT TERM
 	if [ "$mode" = preload ]; then
 		chmod 0755 "$dir"
-		"$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
+		$W "$B/primd" -s "$dir/sock" >"$dir/broker.log" 2>&1 &
 		bpid=$!
 		wait_sock "$dir/sock" || {
 			cat "$dir/broker.log" >&2
@@ -63,7 +68,7 @@ if [ "${1:-}" = --inner ]; then
 		# nobody must be able to connect.
 		chmod 0666 "$dir/sock"
 		PRIM_BROKER_SOCK=$dir/sock
-		LD_PRELOAD=$B/libsysv.so
+		LD_PRELOAD=$B/libsysv.so$POST
 		export PRIM_BROKER_SOCK LD_PRELOAD
 	fi
 	{

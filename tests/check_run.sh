@@ -17,6 +17,9 @@ set -eu
 B=${B:-build}
 case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
+# make check-asan, check-tsan (scripts/sanitize.sh): primctl run preloads
+# the sanitizer's runtime after libsysv.
+RUNPRE=${PRIM_TEST_PRELOAD:+env LD_PRELOAD=$PRIM_TEST_PRELOAD}
 
 fail() {
 	echo "check_run: FAIL: $*" >&2
@@ -67,7 +70,7 @@ until_file() {
 
 # 1. The first call comes after the idle time: primctl's own connection
 #    kept the broker.
-out=$("$PRIMCTL" run -s "$S" -- sh -c "sleep 3; $CREDS try" 2>&1) ||
+out=$($RUNPRE "$PRIMCTL" run -s "$S" -- sh -c "sleep 3; $CREDS try" 2>&1) ||
 	fail "sleep 3; prog: $out"
 [ "$out" = "try: semget=id msgget=id" ] || fail "sleep 3; prog: $out"
 echo "check_run: a call after the idle time is served: ok"
@@ -75,7 +78,7 @@ echo "check_run: a call after the idle time is served: ok"
 # 2. SIGKILL of the broker while the program runs.
 #    The brokers are looked at while the run holds them (after it, they
 #    may be gone idle).
-"$PRIMCTL" run -s "$S" -- sh -c "$CREDS keep 0x52554e00 7 &&
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c "$CREDS keep 0x52554e00 7 &&
 	touch $d/kept && while [ ! -e $d/go ]; do sleep 0.05; done &&
 	$CREDS check 0x52554e00 && touch $d/checked &&
 	while [ ! -e $d/done ]; do sleep 0.05; done" >"$d/restart.out" 2>&1 &
@@ -98,7 +101,7 @@ echo "check_run: a broker killed during the run is started again: ok"
 
 # 3. A daemon: forks twice, setsid, outlives the program, uses IPC.
 st=0
-"$PRIMCTL" run -s "$S" -- sh -c "( setsid sh -c 'sleep 2;
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c "( setsid sh -c 'sleep 2;
 	$CREDS try >$d/daemon.out 2>&1' & ); exit 3" || st=$?
 [ $st -eq 3 ] || fail "the daemon's parent's status 3 became $st"
 [ -s "$d/daemon.out" ] || fail "primctl did not wait for the daemon"
@@ -108,18 +111,18 @@ echo "check_run: a daemon keeps primctl waiting, and is served: ok"
 
 # 4. Exit status and signal death.
 st=0
-"$PRIMCTL" run -s "$S" -- sh -c 'exit 7' || st=$?
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c 'exit 7' || st=$?
 [ $st -eq 7 ] || fail "exit 7 became $st"
 st=0
-"$PRIMCTL" run -s "$S" -- sh -c 'kill -KILL $$' || st=$?
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c 'kill -KILL $$' || st=$?
 [ $st -eq 137 ] || fail "death by SIGKILL became $st, not 137"
 st=0
-"$PRIMCTL" run -s "$S" -- /nonexistent/program 2>/dev/null || st=$?
+$RUNPRE "$PRIMCTL" run -s "$S" -- /nonexistent/program 2>/dev/null || st=$?
 [ $st -eq 127 ] || fail "a missing program gave $st, not 127"
 echo "check_run: exit status and signal death pass through: ok"
 
 # 5. Signals to primctl reach the program: USR1 (handled), then TERM.
-"$PRIMCTL" run -s "$S" -- sh -c "trap 'exit 42' USR1; touch $d/usr1;
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c "trap 'exit 42' USR1; touch $d/usr1;
 	while :; do sleep 0.05; done" &
 run=$!
 pids="$pids $run"
@@ -128,7 +131,7 @@ kill -USR1 "$run"
 st=0
 wait "$run" || st=$?
 [ $st -eq 42 ] || fail "SIGUSR1 to primctl: the program exited $st, not 42"
-"$PRIMCTL" run -s "$S" -- sh -c "touch $d/term; while :; do sleep 0.05; done" &
+$RUNPRE "$PRIMCTL" run -s "$S" -- sh -c "touch $d/term; while :; do sleep 0.05; done" &
 run=$!
 pids="$pids $run"
 until_file "$d/term"

@@ -16,6 +16,9 @@ case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 IPCNS=${IPCNS:-unshare --ipc}
 N=${1:-10000}
 PY=${PYTHON:-/usr/bin/python3}
+# make check-asan, check-tsan (scripts/sanitize.sh): primctl run preloads
+# the sanitizer's runtime after libsysv.
+RUNPRE=${PRIM_TEST_PRELOAD:+env LD_PRELOAD=$PRIM_TEST_PRELOAD}
 S=$(cd "$(dirname "$0")" && pwd)/scripts
 
 fail() {
@@ -61,7 +64,7 @@ if [ "${1:-}" = --inner ]; then
 	trap 'exit 1' INT TERM
 	st=0
 	PRIM_IDLE_EXIT=1 PRIM_BROKER_SOCK=$dir/sock \
-		timeout 120 "$B/primctl" run -- $(cmd_of "$lang") >"$out" 2>&1 ||
+		timeout 120 $RUNPRE "$B/primctl" run -- $(cmd_of "$lang") >"$out" 2>&1 ||
 		st=$?
 	if [ "$st" -ne 0 ] && [ -s "$dir/sock.log" ]; then
 		sed 's/^/  broker: /' "$dir/sock.log" >>"$out"

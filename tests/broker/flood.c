@@ -184,6 +184,7 @@ hold(int n)
 		if (now_us() > deadline) {
 			fprintf(stderr, "flood: %d connections unresolved\n",
 				left);
+			free(pf);
 			return 1;
 		}
 	}
@@ -191,6 +192,7 @@ hold(int n)
 	fflush(stdout);
 	while (!stop)
 		pause();
+	free(pf);
 	return 0;
 }
 
@@ -281,6 +283,7 @@ spam(int n)
 		}
 	}
 	printf("spam requests=%lu connections=%d\n", done, live);
+	free(pf);
 	return 0;
 }
 
@@ -366,14 +369,19 @@ lat(int rounds)
 			if (p.err != 0) {
 				fprintf(stderr, "flood: %s: %s\n", names[op],
 					errname(p.err));
-				return 1;
+				n = -1;
+				goto out;
 			}
 		}
 	}
 	for (int op = 0; op < 3; op++)
 		report(names[op], us[op], rounds);
 	report("all", all, n);
-	return 0;
+out:
+	for (int op = 0; op < 3; op++)
+		free(us[op]);
+	free(all);
+	return n < 0;
 }
 
 static int
@@ -390,6 +398,7 @@ kernel_shmget(int n)
 		if (shmctl(ids[i], IPC_RMID, NULL) != 0)
 			die("shmctl IPC_RMID");
 	printf("shmget=%d\n", n);
+	free(ids);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ main(int argc, char **argv)
 				sleep((unsigned)atoi(argv[6]));
 			}
 		}
+		prim_semset_close(set); /* frees the handle, undoes nothing */
 	} else if (strcmp(argv[2], "msgsnd") == 0 ||
 		   strcmp(argv[2], "msgrcv") == 0) {
 		struct prim_msgq *mq;

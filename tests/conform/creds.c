@@ -36,6 +36,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +378,21 @@ sc_exec(void)
 	_exit(1);
 }
 
+/*
+ * Defined only when a sanitizer's runtime is loaded (make check-asan,
+ * check-tsan): it stops the runtime's own threads, as before a sandbox.
+ * ThreadSanitizer starts a thread of its own in every child of fork, and
+ * registers the call that stops it only once the program has started a
+ * thread: no_op is that thread (see main).
+ */
+extern void __sanitizer_sandbox_on_notify(void *args) __attribute__((weak));
+
+static void *
+no_op(void *arg)
+{
+	return arg;
+}
+
 /* Run fn in a child that first talks to the broker as root. */
 static void
 scenario(void (*fn)(void))
@@ -386,6 +402,13 @@ scenario(void (*fn)(void))
 
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
+		/*
+		 * The child must have one thread: capset changes the calling
+		 * thread only, while glibc applies setgroups and the set*id
+		 * calls to every thread and aborts if one of them may not.
+		 */
+		if (__sanitizer_sandbox_on_notify != NULL)
+			__sanitizer_sandbox_on_notify(NULL);
 		/* A control call as root: libsysv connects as root now, and
 		 * must connect again after the change. */
 		(void)semget(base, 0, 0);
@@ -466,6 +489,13 @@ main(int argc, char **argv)
 {
 	ssize_t n;
 	int left = 0;
+
+	if (__sanitizer_sandbox_on_notify != NULL) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, no_op, NULL) == 0)
+			pthread_join(t, NULL);
+	}
 
 	if (argc >= 4 + 2 * NOBJ && strcmp(argv[1], "probe") == 0) {
 		base = (key_t)strtol(argv[3], NULL, 0);

@@ -89,8 +89,10 @@ main(int argc, char **argv)
 		} while (now_s() < until);
 	} else {
 		fprintf(stderr, "attack_msg: unknown word %s\n", w);
+		prim_msgq_close(q);
 		return 2;
 	}
+	prim_msgq_close(q);
 	printf("attack_msg: %s written into queue %s\n", w, argv[2]);
 	return 0;
 }

@@ -117,8 +117,10 @@ main(int argc, char **argv)
 		} while (now_s() < until);
 	} else {
 		fprintf(stderr, "attack_sem: unknown word %s\n", w);
+		prim_semset_close(set);
 		return 2;
 	}
+	prim_semset_close(set);
 	printf("attack_sem: %s written into set %s\n", w, argv[2]);
 	return 0;
 }

@@ -511,5 +511,6 @@ main(int argc, char **argv)
 		       kills[1], stops, (unsigned long long)dead,
 		       (unsigned long long)lost, (unsigned long long)dup,
 		       ctl->bad ? "FAIL: " : "ok", ctl->bad ? ctl->why : "");
+	prim_msgq_close(q);
 	return ctl->bad ? 1 : 0;
 }

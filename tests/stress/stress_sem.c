@@ -446,5 +446,6 @@ main(int argc, char **argv)
 	}
 	if (hangs)
 		bad = 1;
+	prim_semset_close(set);
 	return bad;
 }

@@ -206,14 +206,15 @@ test_no_free_slot(void **state)
 
 /* A live writer keeps changing the capacity word, or toggles a wait
  * word: calls give up or time out; nothing spins for ever. */
-static volatile int churn_stop;
+/* A stop flag between two threads: atomic (a volatile int would race). */
+static uint32_t churn_stop;
 
 static void *
 churn_acct(void *arg)
 {
 	uint64_t *w = arg;
 
-	while (!churn_stop)
+	while (!ck_pr_load_32(&churn_stop))
 		ck_pr_add_64(w, 1ULL << 32); /* qnum + 1, again and again */
 	return NULL;
 }
@@ -223,7 +224,7 @@ churn_futex(void *arg)
 {
 	uint32_t *w = arg;
 
-	while (!churn_stop)
+	while (!ck_pr_load_32(&churn_stop))
 		ck_pr_add_32(w, 2);
 	return NULL;
 }
@@ -238,7 +239,7 @@ test_live_churn(void **state)
 	long r;
 
 	(void)state;
-	churn_stop = 0;
+	ck_pr_store_32(&churn_stop, 0);
 	assert_int_equal(pthread_create(&t, NULL, churn_acct, &q->shm->acct.a),
 			 0);
 	for (int i = 0; i < 100; i++) {
@@ -247,19 +248,19 @@ test_live_churn(void **state)
 		r = prim_msgq_recv(q, buf, 8, 0, PRIM_IPC_NOWAIT, NULL);
 		assert_true(allowed(r));
 	}
-	churn_stop = 1;
+	ck_pr_store_32(&churn_stop, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	teardown(NULL);
 
 	q = mk(64, 8);
-	churn_stop = 0;
+	ck_pr_store_32(&churn_stop, 0);
 	assert_int_equal(pthread_create(&t, NULL, churn_futex,
 					&q->shm->any.word),
 			 0);
 	deadline_in(&dl, 200);
 	assert_int_equal(prim_msgq_recv_timed(q, buf, 8, 0, 0, NULL, &dl),
 			 -ETIMEDOUT);
-	churn_stop = 1;
+	ck_pr_store_32(&churn_stop, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 }
 

@@ -413,14 +413,15 @@ test_huge_request_helped_in_parts(void **state)
 }
 
 /* A live writer keeps changing a word: calls give up, never spin on. */
-static volatile int churn_stop;
+/* A stop flag between two threads: atomic (a volatile int would race). */
+static uint32_t churn_stop;
 
 static void *
 churn(void *arg)
 {
 	uint64_t *w = arg;
 
-	while (!churn_stop)
+	while (!ck_pr_load_32(&churn_stop))
 		ck_pr_add_64(w, W_VER_ONE);
 	return NULL;
 }
@@ -436,7 +437,7 @@ test_live_churn(void **state)
 
 	(void)state;
 	prim_semset_set_patience(s, 2000000); /* 2 ms */
-	churn_stop = 0;
+	ck_pr_store_32(&churn_stop, 0);
 	assert_int_equal(pthread_create(&t, NULL, churn, word(s, 1)), 0);
 	for (int i = 0; i < 200; i++) {
 		r = op1(s, 1, (i & 1) ? -1 : 1, PRIM_IPC_NOWAIT);
@@ -449,7 +450,7 @@ test_live_churn(void **state)
 	deadline_in(&dl, 50);
 	r = prim_sem_op_timed(s, v, 2, &dl);
 	assert_true(r == 0 || r == -EAGAIN);
-	churn_stop = 1;
+	ck_pr_store_32(&churn_stop, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	/* Contention is not damage. */
 	assert_int_equal(prim_semset_check(s), 0);
