@@ -844,6 +844,61 @@ target(const struct prim_semset *h, struct prim_slot_shm *s,
 }
 
 /*
+ * SEM_8: would an older waiter on semaphore n (its request about n alone)
+ * proceed at value v? The kernel serves waiters in order under its lock,
+ * each at the value the one before it left; here passes and increments
+ * run concurrently, and a younger request decided just after an increment
+ * another process made could take what the older waiter now may have. So
+ * a request that decrements n yields (is decided blocked) to such a
+ * waiter; the hand-off serves the older one first. Older means an earlier
+ * ticket, or any ticket for a request that has none yet (a newcomer). A
+ * multi-semaphore waiter is not judged here (that needs its other frozen
+ * words): among those, order is approximate. Bounded by nslots; a slot's
+ * content is read as any other, checked, and only advises the decision.
+ */
+static bool
+older_could_take(const struct prim_semset *h, struct prim_slot_shm *self,
+		 uint32_t n, int v)
+{
+	uint64_t mine = ck_pr_load_64(&self->ticket);
+
+	for (uint32_t j = 0; j < h->nslots; j++) {
+		struct prim_slot_shm *o = slot_at(h, j);
+		uint32_t nops;
+		uint64_t t;
+		int x = v;
+		bool ok = true;
+
+		if (o == self || ck_pr_load_32(&o->wait_sem) != n + 1 ||
+		    ck_pr_load_32(&o->wait_kind) == WAIT_NONE ||
+		    ck_pr_load_64(&o->req) == 0 ||
+		    wval(ck_pr_load_64(&o->req)) != REQ_PUBLISHED)
+			continue;
+		t = ck_pr_load_64(&o->ticket);
+		if (t == 0 || (mine != 0 && t >= mine))
+			continue;
+		nops = ck_pr_load_32(&o->nops);
+		if (ck_pr_load_32(&o->kind) != REQ_OPS ||
+		    ck_pr_load_32(&o->ndist) != 1 ||
+		    ck_pr_load_16(&slot_dist(h, o)[0]) != n || nops < 1 ||
+		    nops > h->cap)
+			continue;
+		for (uint32_t i = 0; i < nops && ok; i++) {
+			struct prim_sembuf op = slot_op(o, i);
+
+			if (op.sem_num != n || (op.sem_op == 0 && x != 0) ||
+			    x + op.sem_op < 0 || x + op.sem_op > PRIM_SEMVMX)
+				ok = false;
+			else
+				x += op.sem_op;
+		}
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Decide a REQ_OPS request from the frozen words, as the kernel does: the
  * operations apply in order and the first that cannot proceed decides. Ops
  * on different semaphores do not interact, so each semaphore's ops are
@@ -895,6 +950,23 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 				}
 			}
 			v += op.sem_op;
+		}
+	}
+	if (ST_STATUS(res) != ST_DONE)
+		return res;
+	/* SEM_8: an older waiter that may proceed first goes first. */
+	for (uint32_t k = 0; k < r->ndist; k++) {
+		uint32_t n = ck_pr_load_16(&d[k]);
+		unsigned frozen = wval(ck_pr_load_64(&sem_at(h, n)->word));
+
+		for (uint32_t i = 0; i < r->nops; i++) {
+			struct prim_sembuf op = slot_op(s, i);
+
+			if (op.sem_num != n || op.sem_op >= 0)
+				continue;
+			if (older_could_take(h, s, n, (int)frozen))
+				return ST(gen, ST_BLOCK, i, frozen);
+			break;
 		}
 	}
 	return res;
@@ -1589,13 +1661,26 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
 	struct prim_patience pt;
 	bool served = false;
-	uint32_t left;
+	uint32_t left, restarts = 0;
+	unsigned vat = 0;
 
 	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	for (uint32_t round = 0; round < h->nslots; round++) {
 		uint64_t best = UINT64_MAX, st;
 		uint32_t bi = 0;
 
+		/*
+		 * SEM_8: the value changed under the pass since the last
+		 * request it ran (a V by someone else, which may find no
+		 * sleeper to hand off to): the older waiters it judged
+		 * blocked are judged again first, so that a younger one does
+		 * not take what an older one may now have.
+		 */
+		if (last != 0 && wval(ck_pr_load_64(word)) != vat &&
+		    restarts < 8) {
+			restarts++;
+			last = 0;
+		}
 		for (uint32_t i = 0; i < h->nslots; i++) {
 			struct prim_slot_shm *s = slot_at(h, i);
 			uint64_t t;
@@ -1615,6 +1700,7 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 		last = best;
 		if (run(h, bi, bi == self, &pt, &st) < 0)
 			return;
+		vat = wval(ck_pr_load_64(word));
 		if (bi == self && self_st != NULL)
 			*self_st = st;
 		if (ST_STATUS(st) == ST_DONE)
@@ -1641,6 +1727,23 @@ static void
 handoff(struct prim_semset *h, uint32_t n)
 {
 	handoff_for(h, n, UINT32_MAX, NULL);
+}
+
+/*
+ * SEM_8: a waiter flags its word (SLEEPERS) as soon as it queues, not only
+ * when it goes to sleep: a V that finds the flag hands off, in ticket
+ * order, instead of taking the fast path, and a newcomer's decrement
+ * queues behind the waiters instead of slipping in while they spin. One
+ * try: a word that changed is looked at again anyway.
+ */
+static void
+flag_waiters(struct prim_semset *h, uint32_t n)
+{
+	uint64_t *p = &sem_at(h, n)->word;
+	uint64_t w = ck_pr_load_64(p);
+
+	if (!(w & (W_SLEEPERS | W_HELD | W_REMOVED)))
+		ck_pr_cas_64(p, w, (w | W_SLEEPERS) + W_VER_ONE);
 }
 
 static void
@@ -1972,6 +2075,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 				       ck_pr_faa_64(&h->shm->tickets, 1) + 1);
 		mark_waiting(h, si, b->sem_num, b->sem_op);
 		waiting = b->sem_num;
+		flag_waiters(h, b->sem_num);
 		w = ck_pr_load_64(&sem_at(h, b->sem_num)->word);
 		if (wval(w) != ST_VAL(st)) {
 			/* Changed since the decision. */
