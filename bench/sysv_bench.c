@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#define SYSV_BROKER_PROG "sysv_bench"
+#include "sysv_broker.h"
 
 #define PV_OURS	     1000000 /* P+V pairs per rep */
 #define PV_KERN	     100000
@@ -52,38 +54,9 @@
 #define GET_LIMIT_US 100.0
 #define KEY_GET	     ((key_t)0x53424e01)
 
-static char dir[80];
-static char sockp[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static pid_t broker = -1;
-
 /* Objects to remove at the end: ours (libsysv) and the kernel's. */
 static int o_sem = -1, o_msq = -1, o_get = -1;
 static int k_sem = -1, k_msq = -1, k_get = -1;
-
-static void
-stop_broker(void)
-{
-	if (broker > 0) {
-		kill(broker, SIGTERM);
-		waitpid(broker, NULL, 0);
-		broker = -1;
-	}
-	if (dir[0] != '\0') {
-		/* Our own mkdtemp directory: the socket, the log and whatever
-		 * the broker keeps beside its socket (lock, state). */
-		DIR *d = opendir(dir);
-		struct dirent *e;
-
-		while (d && (e = readdir(d)) != NULL)
-			if (strcmp(e->d_name, ".") != 0 &&
-			    strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
-		if (d)
-			closedir(d);
-		rmdir(dir);
-		dir[0] = '\0';
-	}
-}
 
 static void
 cleanup(void)
@@ -114,6 +87,12 @@ die(const char *what)
 }
 
 static void
+sysv_broker_die(const char *what)
+{
+	die(what);
+}
+
+static void
 on_alarm(int sig)
 {
 	(void)sig;
@@ -121,91 +100,6 @@ on_alarm(int sig)
 	if (broker > 0)
 		kill(broker, SIGKILL);
 	_exit(3);
-}
-
-/* Start primd from <dir of this program>/../primd on a fresh socket. */
-static void
-start_broker(void)
-{
-	char self[PATH_MAX], primd[PATH_MAX + 16], log[sizeof(dir) + 16],
-	    *slash;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *tmpdir = getenv("TMPDIR");
-
-	if (n <= 0)
-		die("readlink /proc/self/exe");
-	self[n] = '\0';
-	if ((slash = strrchr(self, '/')) == NULL)
-		die("no directory in /proc/self/exe");
-	*slash = '\0';
-	snprintf(primd, sizeof(primd), "%s/../primd", self);
-	if (access(primd, X_OK) != 0) {
-		fprintf(stderr,
-			"sysv_bench: %s is missing: build it first (make "
-			"build/primd)\n",
-			primd);
-		exit(1);
-	}
-	if (!tmpdir || !*tmpdir || strlen(tmpdir) > sizeof(dir) - 32)
-		tmpdir = "/tmp"; /* a socket path must stay short */
-	snprintf(dir, sizeof(dir), "%s/prim_bench.XXXXXX", tmpdir);
-	if (mkdtemp(dir) == NULL) {
-		dir[0] = '\0';
-		die("mkdtemp");
-	}
-	snprintf(sockp, sizeof(sockp), "%s/sock", dir);
-	snprintf(log, sizeof(log), "%s/primd.log", dir);
-	fflush(stdout);
-	broker = fork();
-	if (broker < 0)
-		die("fork");
-	if (broker == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(primd, "primd", "-s", sockp, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		int st;
-
-		memcpy(a.sun_path, sockp, sizeof(a.sun_path));
-		if (fd >= 0 &&
-		    connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(fd);
-			if (setenv("PRIM_BROKER_SOCK", sockp, 1) != 0)
-				die("setenv");
-			return;
-		}
-		if (fd >= 0)
-			close(fd);
-		if (waitpid(broker, &st, WNOHANG) == broker) {
-			broker = -1;
-			fprintf(stderr,
-				"sysv_bench: primd exited (see below)\n");
-			{
-				char buf[2048];
-				int lf = open(log, O_RDONLY);
-				ssize_t r;
-
-				while (lf >= 0 &&
-				       (r = read(lf, buf, sizeof(buf))) > 0)
-					fwrite(buf, 1, (size_t)r, stderr);
-				if (lf >= 0)
-					close(lf);
-			}
-			cleanup();
-			exit(1);
-		}
-		usleep(10000);
-	}
-	errno = ETIMEDOUT;
-	die("the broker did not answer");
 }
 
 /* ---- rows -----------------------------------------------------------------

@@ -321,14 +321,16 @@ primd_ent_read(const struct primd_ent_shm *e, struct primd_ent_shm *out)
  * cgid and with its uid, gid and mode mirroring the object's (the mode per
  * class: rw where the object gives rw, r where it gives r, nothing
  * otherwise), so that the kernel refuses an attach the object's
- * permissions refuse. It starts with this page; the libprim object
- * follows at PRIMD_OBJ_HDR and runs to the end of the segment. Every
+ * permissions refuse. It starts with this header, one cache line (not a
+ * page: a set's first page holds this, its header, its semaphores and its
+ * first slots, issue 9); the libprim object follows at PRIMD_OBJ_HDR,
+ * 64-byte aligned as libprim requires, and runs to the end of the segment. Every
  * writer of the object may rewrite this page: its fields are a hint for
  * tools and are checked against the registry, never believed.
  */
 #define PRIMD_OBJ_MAGIC 0x4f4d5250u	/* "PRMO" */
-#define PRIMD_OBJ_VERSION 2
-#define PRIMD_OBJ_HDR 4096
+#define PRIMD_OBJ_VERSION 3
+#define PRIMD_OBJ_HDR 64
 
 struct primd_obj_shm {
 	uint32_t magic;		/* PRIMD_OBJ_MAGIC, stored last at creation */
@@ -339,6 +341,6 @@ struct primd_obj_shm {
 	uint8_t pad[PRIMD_OBJ_HDR - 16];
 };
 _Static_assert(sizeof(struct primd_obj_shm) == PRIMD_OBJ_HDR,
-	       "object header is one page");
+	       "object header is one cache line");
 
 #endif

@@ -88,6 +88,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		sa.semopm = lim->semopm;
 		sa.nprocs = r->conf.sem_nprocs;
 		sa.nslots = r->conf.sem_nslots;
+		sa.flags = PRIM_SEMSET_ZEROED; /* a fresh segment */
 		objlen = prim_semset_size(&sa);
 	} else {
 		memset(&ma, 0, sizeof(ma));

@@ -10,13 +10,21 @@
  *                           `tickets` (FIFO order of waiters)
  *   struct prim_sem_shm     nsems of them, one cache line each: the
  *                           semaphore word and sempid
- *   struct prim_undo_shm    nprocs of them: owner identity, then nsems
- *                           adjustment words (SEM_UNDO, per process)
  *   struct prim_slot_shm    nslots of them: a thread inside a slow call
  *                           owns one; it holds its request, the request
  *                           word, and what it waits for (GETNCNT, FIFO).
- *                           The last CTL_SLOTS are control slots, never
+ *                           The first CTL_SLOTS are control slots, never
  *                           held by a caller that sleeps.
+ *   struct prim_undo_shm    nprocs of them: owner identity, then nsems
+ *                           adjustment words (SEM_UNDO, per process)
+ *
+ * Memory follows use (SEM_12): records and slots are claimed lowest first,
+ * and the header's high-water marks (slots_hw, undo_hw) bound every scan,
+ * so a page of the set is touched only once something lives there. A set
+ * made in memory known to be zero (PRIM_SEMSET_ZEROED, fresh pages of a
+ * new segment) is not cleared either: until callers block or use SEM_UNDO
+ * its resident memory is the pages of the header, the semaphores and the
+ * first slot's header.
  *
  * Every semaphore, adjustment and request word is 64 bits:
  *   bits  0-15 value (semval 0..32767, semadj as int16, or enum req_state)
@@ -143,7 +151,7 @@
 #include "prim/sem.h"
 #include "prim_int.h"
 
-#define SEM_LAYOUT_VERSION 3
+#define SEM_LAYOUT_VERSION 4
 
 #define W_VALUE 0xffffULL
 #define W_SLEEPERS (1ULL << 16)
@@ -195,7 +203,10 @@ struct prim_semset_shm {
 	uint32_t undo_size, slot_size, cap;
 	uint32_t pad0;
 	int64_t otime, ctime;
-	uint8_t pad1[192 - 64 - 72];
+	/* SEM_12: slots and undo records ever claimed (+1 of the highest):
+	 * every scan stops there. Raised before the claim, never lowered. */
+	uint32_t slots_hw, undo_hw;
+	uint8_t pad1[192 - 64 - 80];
 	/*
 	 * Own line. active: gen << 16 | (slot + 1) of the one request being
 	 * completed, or gen << 16 when idle. astate: the decision of the last
@@ -338,16 +349,18 @@ geometry(const struct prim_semset_attr *a, struct geom *g)
 		return -EINVAL;
 	/* A slot holds up to semopm operations or nsems SETALL values. */
 	g->cap = g->semopm > g->nsems ? g->semopm : g->nsems;
+	/* SEM_12: the first slot (a control slot) right after the
+	 * semaphores, on the page a SETVAL touches anyway. */
 	g->off_sems = sizeof(struct prim_semset_shm);
-	g->off_undo = g->off_sems + (size_t)g->nsems * sizeof(struct prim_sem_shm);
-	g->undo_size = align_line(sizeof(struct prim_undo_shm) +
-				  (size_t)g->nsems * sizeof(uint64_t));
-	g->off_slots = g->off_undo + (size_t)g->nprocs * g->undo_size;
+	g->off_slots = g->off_sems + (size_t)g->nsems * sizeof(struct prim_sem_shm);
 	n = sizeof(struct prim_slot_shm) +
 	    (size_t)g->cap * sizeof(struct prim_sembuf) +
 	    (size_t)g->cap * sizeof(uint16_t);
 	g->slot_size = align_line(n);
-	g->size = g->off_slots + (size_t)g->nslots * g->slot_size;
+	g->off_undo = g->off_slots + (size_t)g->nslots * g->slot_size;
+	g->undo_size = align_line(sizeof(struct prim_undo_shm) +
+				  (size_t)g->nsems * sizeof(uint64_t));
+	g->size = g->off_undo + (size_t)g->nprocs * g->undo_size;
 	return 0;
 }
 
@@ -383,6 +396,52 @@ slot_at(const struct prim_semset *h, uint32_t i)
 {
 	return (struct prim_slot_shm *)((char *)h->shm + h->off_slots +
 					(size_t)i * h->slot_size);
+}
+
+/*
+ * SEM_12: how many slots (undo records) a scan must look at: the
+ * high-water mark, clamped to the handle's geometry. A hostile mark is
+ * harmless to the scanner: a lower one hides that set's own waiters from
+ * hand-offs (they still look for themselves once a second) and counts.
+ * The mark is loaded after what made the scan necessary (a word with
+ * SLEEPERS, a dead owner): a claimer raises it before its claim CAS, both
+ * before it publishes (SEM_1) or flags a word, so a scanner that sees the
+ * request or the flag sees the mark (load fence; pairs with raise_hw()).
+ */
+static uint32_t
+used_of(const uint32_t *mark, uint32_t max)
+{
+	uint32_t x;
+
+	ck_pr_fence_load();
+	x = ck_pr_load_32(mark);
+	return x < max ? x : max;
+}
+
+static uint32_t
+slots_used(const struct prim_semset *h)
+{
+	return used_of(&h->shm->slots_hw, h->nslots);
+}
+
+static uint32_t
+undo_used(const struct prim_semset *h)
+{
+	return used_of(&h->shm->undo_hw, h->nprocs);
+}
+
+/* Raise a mark to at least v before claiming index v - 1 (a CAS: a full
+ * barrier before the claim's CAS). Bounded: a mark someone keeps lowering
+ * only hides this set's own records. */
+static void
+raise_hw(uint32_t *mark, uint32_t v)
+{
+	for (int i = 0; i < 64; i++) {
+		uint32_t x = ck_pr_load_32(mark);
+
+		if (x >= v || ck_pr_cas_32(mark, x, v))
+			return;
+	}
 }
 
 static uint16_t *
@@ -432,7 +491,11 @@ prim_semset_init(void *mem, size_t len, const struct prim_semset_attr *attr)
 	if (mem == NULL || len < g.size ||
 	    ((uintptr_t)mem & (PRIM_CACHELINE - 1)) != 0)
 		return -EINVAL;
-	memset(mem, 0, g.size);
+	/* SEM_12: fresh pages are zero already; clearing would touch them. */
+	if (attr->flags & PRIM_SEMSET_ZEROED)
+		memset(mem, 0, sizeof(*h));
+	else
+		memset(mem, 0, g.size);
 	prim__seg_init(mem, PRIM_SEG_SEM, SEM_LAYOUT_VERSION, g.size);
 	h->nsems = g.nsems;
 	h->semopm = g.semopm;
@@ -469,6 +532,7 @@ prim_semset_open(void *mem, size_t len, struct prim_semset **set)
 	a.semopm = ck_pr_load_32(&h->semopm);
 	a.nprocs = ck_pr_load_32(&h->nprocs);
 	a.nslots = ck_pr_load_32(&h->nslots);
+	a.flags = 0;
 	if (geometry(&a, &g) != 0 || g.cap != h->cap ||
 	    g.off_sems != h->off_sems || g.off_undo != h->off_undo ||
 	    g.off_slots != h->off_slots || g.undo_size != h->undo_size ||
@@ -711,9 +775,9 @@ req_sane(const struct prim_semset *h, struct prim_slot_shm *s,
 		return true;
 	case REQ_SETVAL:
 		return r->arg < h->nsems && r->val >= 0 &&
-		       r->val <= PRIM_SEMVMX && r->undo == 0;
+		       r->val <= PRIM_SEMVMX && r->undo <= h->nprocs;
 	case REQ_SETALL:
-		if (r->nops != h->nsems || r->undo != 0)
+		if (r->nops != h->nsems || r->undo > h->nprocs)
 			return false;
 		for (uint32_t i = 0; i < h->nsems; i++)
 			if ((uint16_t)slot_op(s, i).sem_op > PRIM_SEMVMX)
@@ -723,6 +787,26 @@ req_sane(const struct prim_semset *h, struct prim_slot_shm *s,
 		return r->undo >= 1 && r->undo <= h->nprocs;
 	}
 	return false;
+}
+
+/*
+ * SEM_12: SETVAL and SETALL clear the adjustments of the undo records in
+ * use when their owner published (r->undo of them), not of all nprocs: a
+ * record nobody ever claimed is zero and untouched. A record claimed since
+ * then and used by a request that completed before this one (it froze and
+ * unfroze a word this request froze after it) raised the mark first:
+ * read after every target is frozen (load fence, after the loads that saw
+ * them frozen), it says so, and the request is decided ST_BLOCK, which for
+ * a control request means "again": its owner republishes it with the new
+ * count (control()).
+ */
+static uint64_t
+decide_ctl(const struct prim_semset *h, const struct req *r, uint32_t gen)
+{
+	if ((r->kind == REQ_SETVAL || r->kind == REQ_SETALL) &&
+	    undo_used(h) > r->undo)
+		return ST(gen, ST_BLOCK, 0, 0);
+	return ST(gen, ST_DONE, 0, 0);
 }
 
 /* Is gen's request still the active one? */
@@ -776,10 +860,11 @@ ntargets(const struct prim_semset *h, const struct req *r)
 	switch (r->kind) {
 	case REQ_OPS:
 		return 1 + (r->undo ? 2 * r->ndist : r->ndist);
+	/* SETVAL, SETALL: undo is the number of records in use (SEM_12). */
 	case REQ_SETVAL:
-		return 2 + h->nprocs;
+		return 2 + r->undo;
 	case REQ_SETALL:
-		return 1 + h->nsems + h->nprocs * h->nsems;
+		return 1 + h->nsems + r->undo * h->nsems;
 	case REQ_REAP:
 		return 1 + 2 * h->nsems;
 	}
@@ -861,8 +946,9 @@ older_could_take(const struct prim_semset *h, struct prim_slot_shm *self,
 		 uint32_t n, int v)
 {
 	uint64_t mine = ck_pr_load_64(&self->ticket);
+	uint32_t used = slots_used(h);
 
-	for (uint32_t j = 0; j < h->nslots; j++) {
+	for (uint32_t j = 0; j < used; j++) {
 		struct prim_slot_shm *o = slot_at(h, j);
 		uint32_t nops;
 		uint64_t t;
@@ -1178,7 +1264,7 @@ complete(struct prim_semset *h, uint32_t si, uint32_t gen, bool own,
 					goto recheck; /* decided meanwhile */
 			}
 			d = r.kind == REQ_OPS ? decide_ops(h, s, &r, gen)
-					      : ST(gen, ST_DONE, 0, 0);
+					      : decide_ctl(h, &r, gen);
 		}
 		if (still_active(h, act))
 			ck_pr_cas_64(&h->shm->astate, st, d);
@@ -1368,7 +1454,10 @@ try_claim(struct prim_semset *h, uint32_t i, uint64_t me)
 	struct prim_slot_shm *s = slot_at(h, i);
 
 	/* A free slot's request word is idle (released so). */
-	return ck_pr_load_64(&s->ident) == 0 && ck_pr_cas_64(&s->ident, 0, me);
+	if (ck_pr_load_64(&s->ident) != 0)
+		return false;
+	raise_hw(&h->shm->slots_hw, i + 1); /* SEM_12 */
+	return ck_pr_cas_64(&s->ident, 0, me);
 }
 
 static int withdraw(struct prim_semset *h, struct prim_slot_shm *s,
@@ -1416,7 +1505,7 @@ enum claim { CLAIM_WAIT, CLAIM_TRY, CLAIM_ANY };
 static bool
 in_ctl(const struct prim_semset *h, uint32_t si)
 {
-	return si >= h->nslots - CTL_SLOTS;
+	return si < CTL_SLOTS;
 }
 
 static int
@@ -1429,31 +1518,36 @@ slot_claim(struct prim_semset *h, enum claim how, struct prim_patience *pt,
 	int e;
 
 	for (unsigned round = 0;; round++) {
+		/* SEM_12: among the slots in use first (from this thread's
+		 * last one, to spread threads), then the lowest unused. */
+		uint32_t used = slots_used(h);
+		uint32_t inuse = used > CTL_SLOTS ? used - CTL_SLOTS : 0;
+
 		for (uint32_t k = 0; ctl && k < CTL_SLOTS; k++)
-			if (try_claim(h, nw + k, me)) {
-				*out = nw + k;
+			if (try_claim(h, k, me)) {
+				*out = k;
 				return 0;
 			}
 		for (uint32_t k = 0; k < nw; k++) {
-			uint32_t i = (slot_hint + k) % nw;
+			uint32_t i = k < inuse ? (slot_hint + k) % inuse : k;
 
-			if (try_claim(h, i, me)) {
+			if (try_claim(h, CTL_SLOTS + i, me)) {
 				slot_hint = i;
-				*out = i;
+				*out = CTL_SLOTS + i;
 				return 0;
 			}
 		}
 		for (uint32_t k = 0; how == CLAIM_TRY && round == 0 && k < CTL_SLOTS;
 		     k++)
-			if (try_claim(h, nw + k, me)) {
-				*out = nw + k;
+			if (try_claim(h, k, me)) {
+				*out = k;
 				return 0;
 			}
 		/* Reads /proc: only now and then. */
 		for (uint32_t k = 0; ctl && round % 16 == 1 && k < CTL_SLOTS;
 		     k++)
-			if (take_over(h, nw + k, me, pt)) {
-				*out = nw + k;
+			if (take_over(h, k, me, pt)) {
+				*out = k;
 				return 0;
 			}
 		if ((e = set_dead(h)) != 0)
@@ -1564,7 +1658,7 @@ undo_atfork(void)
 static uint32_t
 undo_find(const struct prim_semset *h, uint64_t me)
 {
-	for (uint32_t i = 0; i < h->nprocs; i++)
+	for (uint32_t i = 0, used = undo_used(h); i < used; i++)
 		if (ck_pr_load_64(&undo_at(h, i)->ident) == me)
 			return i + 1;
 	return 0;
@@ -1589,9 +1683,12 @@ undo_claim(struct prim_semset *h, uint64_t me)
 		for (uint32_t i = 0; i < h->nprocs; i++) {
 			struct prim_undo_shm *r = undo_at(h, i);
 
-			/* A free record's adjustments are all zero. */
-			if (ck_pr_load_64(&r->ident) == 0 &&
-			    ck_pr_cas_64(&r->ident, 0, me)) {
+			/* A free record's adjustments are all zero. Lowest
+			 * first, the mark raised before the claim (SEM_12). */
+			if (ck_pr_load_64(&r->ident) != 0)
+				continue;
+			raise_hw(&h->shm->undo_hw, i + 1);
+			if (ck_pr_cas_64(&r->ident, 0, me)) {
 				u = i + 1;
 				break;
 			}
@@ -1667,7 +1764,7 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	for (uint32_t round = 0; round < h->nslots; round++) {
 		uint64_t best = UINT64_MAX, st;
-		uint32_t bi = 0;
+		uint32_t bi = 0, used = slots_used(h);
 
 		/*
 		 * SEM_8: the value changed under the pass since the last
@@ -1681,7 +1778,7 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 			restarts++;
 			last = 0;
 		}
-		for (uint32_t i = 0; i < h->nslots; i++) {
+		for (uint32_t i = 0; i < used; i++) {
 			struct prim_slot_shm *s = slot_at(h, i);
 			uint64_t t;
 
@@ -1710,7 +1807,7 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 		wake_word(word);
 	/* Nobody left waiting here: the fast path may take the word again. */
 	left = 0;
-	for (uint32_t i = 0; i < h->nslots; i++) {
+	for (uint32_t i = 0, used = slots_used(h); i < used; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 
 		if (ck_pr_load_32(&s->wait_sem) == n + 1 &&
@@ -2257,7 +2354,7 @@ count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
 
 	if ((r = check_num(h, semnum)) != 0)
 		return r;
-	for (uint32_t i = 0; i < h->nslots; i++) {
+	for (uint32_t i = 0, used = slots_used(h); i < used; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 
 		if (ck_pr_load_64(&s->ident) != 0 &&
@@ -2318,15 +2415,36 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	ck_pr_store_32(&s->kind, kind);
 	ck_pr_store_32(&s->arg, arg);
 	ck_pr_store_32((uint32_t *)&s->val, (uint32_t)val);
-	ck_pr_store_32(&s->undo, undo);
 	ck_pr_store_32(&s->nops, kind == REQ_SETALL ? h->nsems : 0);
 	ck_pr_store_32(&s->ndist, 0);
 	if (kind == REQ_SETALL)
 		for (uint32_t i = 0; i < h->nsems; i++)
 			ck_pr_store_16((uint16_t *)(void *)&s->ops[i].sem_op,
 				       vals[i]);
-	if ((r = publish(h, s)) == 0 && (r = run(h, si, true, pt, &st)) == 0)
-		r = ST_STATUS(st) == ST_DONE ? 0 : dead(h);
+	for (;;) {
+		/* SEM_12: SETVAL, SETALL cover the records in use. */
+		ck_pr_store_32(&s->undo, kind == REQ_SETVAL ||
+						 kind == REQ_SETALL
+					     ? undo_used(h)
+					     : undo);
+		if ((r = publish(h, s)) != 0 ||
+		    (r = run(h, si, true, pt, &st)) != 0)
+			break;
+		if (ST_STATUS(st) != ST_BLOCK || kind == REQ_REAP) {
+			r = ST_STATUS(st) == ST_DONE ? 0 : dead(h);
+			break;
+		}
+		/* Decided "again" (decide_ctl): withdraw and republish. */
+		prim__patience_init(&cpt, h->patience_ns, NULL, 0);
+		if ((e = withdraw(h, s, &cpt)) == 1) {
+			r = 0; /* completed after all */
+			break;
+		}
+		if (e < 0)
+			return damage(h);
+		if ((r = prim__patience_spent(pt)) != 0)
+			break;
+	}
 	if (r == -EAGAIN)
 		r = -EBUSY;
 	if (set_dead(h) != 0) /* removed or damaged: nothing to give back */
@@ -2485,7 +2603,7 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		return r;
 	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	live = prim__ident_of(pid);
-	for (uint32_t i = 0; i < h->nslots; i++) {
+	for (uint32_t i = 0, used = slots_used(h); i < used; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 		uint64_t id = ck_pr_load_64(&s->ident);
 
@@ -2501,7 +2619,7 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		ck_pr_cas_64(&s->ident, id, 0);
 		touched = 1;
 	}
-	for (uint32_t u = 0; u < h->nprocs; u++) {
+	for (uint32_t u = 0, used = undo_used(h); u < used; u++) {
 		struct prim_undo_shm *rec = undo_at(h, u);
 		uint64_t id = ck_pr_load_64(&rec->ident);
 
@@ -2535,10 +2653,11 @@ prim_semset_pids(const struct prim_semset *set, pid_t *pids, int max)
 
 	if (max < 0 || (max > 0 && pids == NULL))
 		return -EINVAL;
-	for (uint32_t i = 0; i < h->nslots + h->nprocs; i++) {
-		uint64_t id = i < h->nslots
-				      ? ck_pr_load_64(&slot_at(h, i)->ident)
-				      : ck_pr_load_64(&undo_at(h, i - h->nslots)->ident);
+	uint32_t ns = slots_used(h), nu = undo_used(h);
+
+	for (uint32_t i = 0; i < ns + nu; i++) {
+		uint64_t id = i < ns ? ck_pr_load_64(&slot_at(h, i)->ident)
+				     : ck_pr_load_64(&undo_at(h, i - ns)->ident);
 		pid_t p = (pid_t)(PRIM_IDENT_PID(id) & INT_MAX);
 		int k;
 

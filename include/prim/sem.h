@@ -47,7 +47,16 @@ struct prim_semset_attr {
 	uint32_t semopm;	/* max operations per call (default 500) */
 	uint32_t nprocs;	/* processes with SEM_UNDO state (default 32) */
 	uint32_t nslots;	/* threads inside a slow call at once (64) */
+	uint32_t flags;		/* PRIM_SEMSET_ZEROED */
 };
+
+/*
+ * prim_semset_init: mem is known to hold zeros (fresh pages of a new
+ * segment or mapping), so only the header is written. A page of the set is
+ * then touched only when something lives there: until callers block or use
+ * PRIM_SEM_UNDO, the header, the semaphores and the first slot's header.
+ */
+#define PRIM_SEMSET_ZEROED 1u
 
 /* Bytes a set with these attributes needs, or 0 if they are invalid. */
 size_t prim_semset_size(const struct prim_semset_attr *attr);

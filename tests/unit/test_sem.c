@@ -708,11 +708,77 @@ test_reap_zombie(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 }
 
+/* Pages of [mem, mem + len) that are resident. */
+static size_t
+resident_pages(void *mem, size_t len)
+{
+	size_t np = (len + 4095) / 4096, n = 0;
+	unsigned char *v = malloc(np);
+
+	assert_non_null(v);
+	assert_int_equal(mincore(mem, len, v), 0);
+	for (size_t i = 0; i < np; i++)
+		n += v[i] & 1;
+	free(v);
+	return n;
+}
+
+/*
+ * SEM_12 (issue 9): a set made in fresh zero pages touches only what is
+ * used. Until a caller blocks, makes a call of several operations or uses
+ * SEM_UNDO, its resident memory is at most 4 KiB + 64 B per semaphore:
+ * here SETVAL, P, V, GETNCNT and GETALL of 32000 semaphores. A call of two
+ * operations then adds one slot (its header and the pages its operations
+ * lie on), SEM_UNDO the one undo record's pages, not the other records'.
+ */
+static void
+test_memory_follows_use(void **state)
+{
+	struct prim_semset_attr a = { .nsems = 32000, .nprocs = 64,
+				      .nslots = 64,
+				      .flags = PRIM_SEMSET_ZEROED };
+	size_t len = prim_semset_size(&a), budget;
+	struct prim_sembuf p = { 0, -1, 0 }, v = { 0, 1, 0 };
+	struct prim_sembuf two[2] = { { 0, -1, 0 }, { 31999, 1, 0 } };
+	struct prim_sembuf u = { 5, 1, PRIM_SEM_UNDO };
+	static unsigned short vals[32000];
+	struct prim_semset *s;
+	void *mem;
+
+	(void)state;
+	budget = (4096 + 64 * (size_t)a.nsems + 4095) / 4096;
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(prim_semset_init(mem, len, &a), 0);
+	assert_int_equal(prim_semset_open(mem, len, &s), 0);
+	assert_int_equal(resident_pages(mem, len), 1);
+	assert_int_equal(prim_sem_setval(s, 0, 1), 0);
+	assert_int_equal(prim_sem_op(s, &p, 1), 0);
+	assert_int_equal(prim_sem_op(s, &v, 1), 0);
+	assert_int_equal(prim_sem_getncnt(s, 0), 0);
+	assert_int_equal(prim_sem_getall(s, vals), 0);
+	assert_true(resident_pages(mem, len) <= budget);
+	/* A slot: its header, its first operations, its first semaphore
+	 * numbers (a slot of 32000 has room for 32000 of each). */
+	assert_int_equal(prim_sem_op(s, two, 2), 0);
+	assert_int_equal(prim_sem_getval(s, 31999), 1);
+	assert_true(resident_pages(mem, len) <= budget + 3);
+	/* One undo record: its own pages (8 B per semaphore), no other's
+	 * (and one more slot's, as for two operations). */
+	assert_int_equal(prim_sem_op(s, &u, 1), 0);
+	assert_true(resident_pages(mem, len) <=
+		    budget + 6 + (8 * (size_t)a.nsems + 4095) / 4096 + 1);
+	prim_semset_close(s);
+	munmap(mem, len);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_attr_limits),
+		cmocka_unit_test(test_memory_follows_use),
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_open_rejects_corrupt),
 		T(test_corrupt_after_open),

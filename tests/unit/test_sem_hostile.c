@@ -44,6 +44,10 @@ mk(uint32_t nsems, uint32_t nslots, uint32_t nprocs)
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(fx.mem != MAP_FAILED);
 	assert_int_equal(prim_semset_init(fx.mem, fx.len, &a), 0);
+	/* The attacks forge slots and records anywhere: as if every one had
+	 * been claimed once, so that every scan reaches them (SEM_12). */
+	((struct prim_semset_shm *)fx.mem)->slots_hw = a.nslots;
+	((struct prim_semset_shm *)fx.mem)->undo_hw = a.nprocs;
 	assert_int_equal(prim_semset_open(fx.mem, fx.len, &fx.set), 0);
 	/* A hang is a failure: the alarm kills the test. */
 	alarm(20);
@@ -397,6 +401,7 @@ test_huge_request_helped_in_parts(void **state)
 	sl->ident = (uint64_t)(uint32_t)dead_pid() | 1ULL << 32;
 	sl->kind = REQ_SETALL;
 	sl->nops = h->nsems;
+	sl->undo = h->nprocs; /* the records it covers: all (SEM_12) */
 	for (uint32_t i = 0; i < h->nsems; i++)
 		sl->ops[i].sem_op = 7;
 	sl->req = ((uint64_t)REQ_PUBLISHED | W_HELD | tag_of(gen)) + W_VER_ONE;
