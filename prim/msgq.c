@@ -491,6 +491,17 @@ help(struct prim_msgq *q, uint64_t a)
  * (release or reserve). A reserve checks the fit rule first: -EAGAIN if
  * the message does not fit.
  */
+
+/* The queue's qbytes, at most the handle's qbytes_max: a hostile value
+ * cannot make the byte count overflow into the message count. */
+static uint64_t
+qbytes_of(const struct prim_msgq *q)
+{
+	uint64_t qb = ck_pr_load_64(&q->shm->qb.a);
+
+	return qb < q->qbytes_max ? qb : q->qbytes_max;
+}
+
 static MQ_INLINE int
 acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
 	uint64_t *nap, struct prim_patience *pt)
@@ -520,7 +531,7 @@ acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
 			cb -= len;
 			qn -= 1;
 		} else {
-			uint64_t qb = ck_pr_load_64(&q->shm->qb.a);
+			uint64_t qb = qbytes_of(q);
 
 			if (cb + len > qb || qn + 1 > qb || qn + 1 > q->n)
 				return -EAGAIN;
@@ -583,7 +594,7 @@ static int
 fits(const struct prim_msgq *q, size_t len)
 {
 	uint64_t a = ck_pr_load_64(&q->shm->acct.a);
-	uint64_t qb = ck_pr_load_64(&q->shm->qb.a);
+	uint64_t qb = qbytes_of(q);
 
 	return acct_cbytes(a) + len <= qb && acct_qnum(a) + 1 <= qb &&
 	       acct_qnum(a) + 1 <= q->n;
@@ -1321,32 +1332,39 @@ prim_msgq_open(void *mem, size_t len, struct prim_msgq **qp)
 {
 	struct prim_msgq_shm *m = mem;
 	struct prim_msgq *q;
-	uint32_t n, msgmax, stride;
+	uint32_t n, msgmax, stride, qbytes_max;
+	uint64_t slots_off, tags_off;
 	int r = prim__seg_check(mem, len, PRIM_SEG_MSGQ, MQ_VERSION);
 
 	if (r != 0)
 		return r;
-	n = m->geom.nslots;
-	msgmax = m->geom.msgmax;
-	stride = m->geom.stride;
+	/*
+	 * Each field read once, into the handle's copy, and checked against
+	 * the length of the mapping, not the header's size: a writer may
+	 * change any of them between two reads.
+	 */
+	n = ck_pr_load_32(&m->geom.nslots);
+	msgmax = ck_pr_load_32(&m->geom.msgmax);
+	stride = ck_pr_load_32(&m->geom.stride);
+	slots_off = ck_pr_load_64(&m->geom.slots_off);
+	tags_off = ck_pr_load_64(&m->geom.tags_off);
+	qbytes_max = ck_pr_load_32(&m->geom.qbytes_max);
 	if (n == 0 || n > MQ_MAXSLOTS || msgmax > MQ_MAXMSG ||
-	    stride != stride_of(msgmax) ||
-	    m->geom.slots_off != sizeof(*m) ||
-	    m->geom.tags_off != sizeof(*m) + (uint64_t)n * stride ||
-	    m->geom.qbytes_max > INT32_MAX ||
-	    m->geom.tags_off + tags_size(n) > m->seg.size)
+	    stride != stride_of(msgmax) || slots_off != sizeof(*m) ||
+	    tags_off != sizeof(*m) + (uint64_t)n * stride ||
+	    qbytes_max > INT32_MAX || tags_off + tags_size(n) > len)
 		return -EINVAL;
 	q = malloc(sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;
 	q->shm = m;
 	q->slots = (char *)mem + sizeof(*m);
-	q->tags = (uint64_t *)((char *)mem + m->geom.tags_off);
+	q->tags = (uint64_t *)((char *)mem + tags_off);
 	q->mask = (n & (n - 1)) == 0 ? n - 1 : 0;
 	q->n = n;
 	q->msgmax = msgmax;
 	q->stride = stride;
-	q->qbytes_max = m->geom.qbytes_max;
+	q->qbytes_max = qbytes_max;
 	q->last = 0;
 	q->patience_ns = PRIM_PATIENCE_NS;
 	*qp = q;

@@ -62,9 +62,15 @@ prim__seg_check(const void *mem, size_t len, enum prim_seg_kind kind,
 		return -EINVAL;
 	/* SEG_2: read the rest only after magic; pairs with SEG_1. */
 	ck_pr_fence_load();
-	if (h->kind != kind || h->version != version || h->size > len ||
-	    h->size < sizeof(*h))
-		return -EINVAL;
+	{
+		/* Each field read once: a writer may change it meanwhile. */
+		uint64_t size = ck_pr_load_64(&h->size);
+
+		if (ck_pr_load_16(&h->kind) != (uint16_t)kind ||
+		    ck_pr_load_16(&h->version) != version || size > len ||
+		    size < sizeof(*h))
+			return -EINVAL;
+	}
 	if (ck_pr_load_32(&h->state) != PRIM_SEG_LIVE)
 		return prim__seg_dead(mem);
 	return 0;

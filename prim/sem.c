@@ -1042,9 +1042,14 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 		return res;
 	/* SEM_8: an older waiter that may proceed first goes first. */
 	for (uint32_t k = 0; k < r->ndist; k++) {
+		/* Loaded again: checked again (a writer may have changed it
+		 * since the loop above). */
 		uint32_t n = ck_pr_load_16(&d[k]);
-		unsigned frozen = wval(ck_pr_load_64(&sem_at(h, n)->word));
+		unsigned frozen;
 
+		if (n >= h->nsems)
+			return ST(gen, ST_EIDRM, 0, 0);
+		frozen = wval(ck_pr_load_64(&sem_at(h, n)->word));
 		for (uint32_t i = 0; i < r->nops; i++) {
 			struct prim_sembuf op = slot_op(s, i);
 
@@ -1358,7 +1363,9 @@ help(struct prim_semset *h, struct prim_patience *pt)
 
 	if (si == 0)
 		return 0;
-	if (si > h->nslots)
+	/* gen is 32 bits: bits above it are never written by the protocol
+	 * (complete() would never match such a word: a wedge). */
+	if (si > h->nslots || (a >> 48) != 0)
 		return damage(h);
 	if ((r = complete(h, si - 1, (uint32_t)(a >> 16), false, pt, &st)) <
 	    0)
@@ -2594,7 +2601,7 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 	struct prim_semset *h = hdr(set);
 	struct prim_patience pt;
 	uint32_t dead_pid = (uint32_t)pid;
-	uint64_t live;
+	uint64_t live, me = prim__ident();
 	int changed = 0, touched = 0, r;
 
 	if (pid <= 0)
@@ -2609,14 +2616,24 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 
 		if (!dead_owner(id, dead_pid, live))
 			continue;
+		/*
+		 * The slot is the reaper's first, as in take_over(): one that
+		 * a caller took over meanwhile holds its request, which is not
+		 * the dead process's to withdraw. A reaper killed from here on
+		 * leaves the slot to whoever reaps the reaper.
+		 */
+		if (!ck_pr_cas_64(&s->ident, id, me))
+			continue;
 		/* Nobody completes its request any more (finished if active). */
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_32(&s->wait_sem, 0);
 		ck_pr_store_64(&s->ticket, 0);
-		if ((r = withdraw(h, s, &pt)) < 0)
+		if ((r = withdraw(h, s, &pt)) < 0) {
+			ck_pr_store_64(&s->ident, id); /* the next reap's */
 			return r == -EAGAIN ? -EBUSY : r;
+		}
 		ck_pr_fence_store();
-		ck_pr_cas_64(&s->ident, id, 0);
+		ck_pr_cas_64(&s->ident, me, 0);
 		touched = 1;
 	}
 	for (uint32_t u = 0, used = undo_used(h); u < used; u++) {

@@ -312,6 +312,64 @@ test_scribble(void **state)
 	       rounds, damaged);
 }
 
+/*
+ * A writer toggles the header's size between the true one and 2^64 - 1
+ * while another process opens the queue with a hostile geometry (32767
+ * slots of 16 MiB) that only the huge size would allow: the geometry is
+ * read once and checked against the length of the mapping, so no open
+ * ever accepts it (a second read of the size once let it through).
+ */
+static uint32_t toggle_stop;
+static uint64_t true_size;
+
+static void *
+toggle_size(void *arg)
+{
+	uint64_t *sz = &((struct prim_seg_shm *)arg)->size;
+
+	while (!ck_pr_load_32(&toggle_stop)) {
+		ck_pr_store_64(sz, true_size);
+		ck_pr_store_64(sz, UINT64_MAX);
+	}
+	return NULL;
+}
+
+static void
+test_geometry_read_once(void **state)
+{
+	struct prim_msgq_attr a = { 0 };
+	size_t len = prim_msgq_size(&a);
+	struct prim_msgq_shm *m;
+	uint32_t msgmax = 1u << 24, n = 32767;
+	double end = now_s() + 0.5;
+	pthread_t t;
+	long tries = 0;
+
+	(void)state;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(prim_msgq_init(m, len, &a), 0);
+	true_size = m->seg.size;
+	m->geom.msgmax = msgmax;
+	m->geom.nslots = n;
+	m->geom.stride = (uint32_t)stride_of(msgmax);
+	m->geom.tags_off = sizeof(*m) + (uint64_t)n * stride_of(msgmax);
+	ck_pr_store_32(&toggle_stop, 0);
+	assert_int_equal(pthread_create(&t, NULL, toggle_size, m), 0);
+	while (now_s() < end) {
+		struct prim_msgq *q = NULL;
+
+		for (int i = 0; i < 1000; i++, tries++) {
+			assert_int_equal(prim_msgq_open(m, len, &q), -EINVAL);
+		}
+	}
+	ck_pr_store_32(&toggle_stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	printf("hostile geometry: refused %ld times\n", tries);
+	munmap(m, len);
+}
+
 int
 main(void)
 {
@@ -322,6 +380,7 @@ main(void)
 		cmocka_unit_test_teardown(test_live_churn, teardown),
 		cmocka_unit_test_teardown(test_each_word, teardown),
 		cmocka_unit_test_teardown(test_scribble, teardown),
+		cmocka_unit_test(test_geometry_read_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

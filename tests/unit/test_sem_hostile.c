@@ -212,6 +212,17 @@ test_active_out_of_range(void **state)
 	assert_int_equal(op2(s, 1, 1, PRIM_IPC_NOWAIT), -ENOTRECOVERABLE);
 }
 
+/* Bits above the 32-bit generation: never written by the protocol. */
+static void
+test_active_high_bits(void **state)
+{
+	struct prim_semset *s = mk(2, 8, 4);
+
+	(void)state;
+	hdr(s)->shm->active = 1ULL << 48 | 7ULL << 16 | 1;
+	assert_int_equal(op2(s, 1, 1, PRIM_IPC_NOWAIT), -ENOTRECOVERABLE);
+}
+
 /* Every slot's identity forged: a dead process's pid, any start time. */
 static void
 test_forged_identities(void **state)
@@ -462,6 +473,77 @@ test_live_churn(void **state)
 }
 
 /*
+ * A writer flips a published request's semaphore numbers between a valid
+ * one and 65535 while callers complete it: every number read from the slot
+ * is checked where it is used (a second read once gave an index 4 MB past
+ * a one-semaphore set, the SEM_8 check in decide_ops). The set lies at the
+ * start of a PROT_NONE reservation, so a read past it faults.
+ */
+static uint32_t flip_stop;
+
+static void *
+flip_dist(void *arg)
+{
+	struct prim_semset *h = arg;
+
+	while (!ck_pr_load_32(&flip_stop))
+		for (uint32_t i = 0; i < h->nslots; i++) {
+			uint16_t *d = slot_dist(h, slot_at(h, i));
+
+			ck_pr_store_16(&d[0], 0);
+			ck_pr_store_16(&d[0], 65535);
+		}
+	return NULL;
+}
+
+static void
+test_numbers_flipped_while_deciding(void **state)
+{
+	struct prim_semset_attr a = { .nsems = 1, .nprocs = 4, .nslots = 8 };
+	size_t len = prim_semset_size(&a), resv = 16 << 20;
+	struct prim_sembuf ops[2] = { { 0, 1, PRIM_IPC_NOWAIT },
+				      { 0, -1, PRIM_IPC_NOWAIT } };
+	struct prim_semset *s, *fs;
+	double end = now_s() + 1.0;
+	char *mem;
+	pthread_t t;
+	long calls = 0;
+
+	(void)state;
+	mem = mmap(NULL, resv, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(mprotect(mem, (len + 4095) & ~(size_t)4095,
+				  PROT_READ | PROT_WRITE),
+			 0);
+	alarm(20);
+	ck_pr_store_32(&flip_stop, 0);
+	/* The flipper's own handle: the geometry stays, the sets change. */
+	assert_int_equal(prim_semset_init(mem, len, &a), 0);
+	assert_int_equal(prim_semset_open(mem, len, &fs), 0);
+	assert_int_equal(pthread_create(&t, NULL, flip_dist, hdr(fs)), 0);
+	while (now_s() < end) {
+		assert_int_equal(prim_semset_init(mem, len, &a), 0);
+		((struct prim_semset_shm *)(void *)mem)->slots_hw = a.nslots;
+		assert_int_equal(prim_semset_open(mem, len, &s), 0);
+		for (int k = 0; k < 1000; k++, calls++) {
+			int r = prim_sem_op(s, ops, 2);
+
+			assert_true(r == 0 || r == -EAGAIN || r == -EIDRM ||
+				    r == -ENOTRECOVERABLE);
+			if (r == -EIDRM || r == -ENOTRECOVERABLE)
+				break;
+		}
+		prim_semset_close(s);
+	}
+	ck_pr_store_32(&flip_stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	prim_semset_close(fs);
+	alarm(0);
+	printf("flipped numbers: %ld calls, no crash\n", calls);
+	munmap(mem, resv);
+}
+
+/*
  * Random scribbles over the whole mapping, then random calls: each must
  * return with one of the errors libprim documents.
  */
@@ -700,6 +782,8 @@ main(void)
 		cmocka_unit_test_teardown(test_huge_request_count, teardown),
 		cmocka_unit_test_teardown(test_active_insane, teardown),
 		cmocka_unit_test_teardown(test_active_out_of_range, teardown),
+		cmocka_unit_test_teardown(test_active_high_bits, teardown),
+		cmocka_unit_test(test_numbers_flipped_while_deciding),
 		cmocka_unit_test_teardown(test_forged_identities, teardown),
 		cmocka_unit_test_teardown(test_frozen_request_dead_owner,
 					  teardown),
