@@ -609,7 +609,7 @@ add_client(int fd, int i, const struct ucred *uc)
 	c->cred.uid = uc->uid;
 	c->cred.gid = uc->gid;
 	c->cred.pid = uc->pid;
-	c->cred.caps = primd__peer_caps(uc->pid);
+	c->cred.caps = primd__peer_caps(uc->pid, uc->uid, uc->gid);
 	if (sizeof(struct primd_rep) + txcap > 200000) {
 		/* A PRIMD_MSGRCV reply must fit in one datagram. */
 		int sb = (int)(2 * (sizeof(struct primd_rep) + txcap));

@@ -118,7 +118,7 @@ void primd__reg_info(struct primd_reg *r, struct primd_info *info);
 /* ---- perm.c ---- */
 
 /* The capabilities of pid as the kernel's checks see them (0 if gone). */
-uint64_t primd__peer_caps(pid_t pid);
+uint64_t primd__peer_caps(pid_t pid, uid_t uid, gid_t gid);
 /* PRIMD_ACC_R | PRIMD_ACC_W the caller's class is granted. */
 uint32_t primd__access(const struct primd_cred *c,
 		       const struct primd_ent_shm *e);

@@ -238,6 +238,16 @@ if [ $can_nobody = 1 ]; then
 	check "0644: other reads" "access=4" $NB OPEN sem id=$(field id \
 		"$(req GET sem key=0x102)")
 	check "root RMID of nobody's" "err=0" req RMID msg id="$NQ"
+	# Root of a user namespace of its own holds every capability there,
+	# none over this IPC namespace's objects (the kernel's ns_capable on
+	# the namespace's owner): still nobody's access.
+	UNS="$NOBODY unshare -U -r $CL $S req"
+	$NOBODY unshare -U -r true ||
+		fail "nobody cannot make a user namespace (unshare -U -r)"
+	check "userns root OPEN 0600" "err=EACCES" $UNS OPEN sem id="$SEM"
+	check "userns root SET" "err=EPERM" $UNS SET sem id="$SEM" \
+		uid=65534 gid=65534 mode=0o666
+	check "userns root RMID" "err=EPERM" $UNS RMID sem id="$SEM"
 	echo "check_broker: permissions as nobody: ok"
 else
 	echo "check_broker: permissions as nobody: SKIP (not root)"
