@@ -8,6 +8,7 @@
 #define PRIM_INT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -128,6 +129,10 @@ PRIM_HIDDEN uint32_t prim__pid(void);
  */
 PRIM_HIDDEN uint64_t prim__ident(void);
 PRIM_HIDDEN uint64_t prim__ident_of(pid_t pid);
+/* Is the process of identity id certainly gone (exited, a zombie, or its
+ * pid another process's now)? Not when /proc cannot say (hidepid, another
+ * pid namespace) and the pid still exists: then it may be alive. */
+PRIM_HIDDEN bool prim__ident_gone(uint64_t id);
 #define PRIM_IDENT_PID(id) ((uint32_t)(id))
 #define PRIM_IDENT_START(id) ((uint32_t)((id) >> 32))
 

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +180,23 @@ prim__ident(void)
 	id = (uint64_t)pid | (uint64_t)start << 32;
 	ck_pr_store_64(&cached_ident, id);
 	return id;
+}
+
+bool
+prim__ident_gone(uint64_t id)
+{
+	pid_t pid = (pid_t)PRIM_IDENT_PID(id);
+	uint32_t start = 0;
+	int saved = errno, r = start_of(pid, &start), gone;
+
+	if (r == 0)
+		gone = ((uint64_t)(uint32_t)pid | (uint64_t)start << 32) != id;
+	else if (r == -ESRCH) /* a zombie */
+		gone = 1;
+	else /* no /proc entry, or one we may not read (hidepid) */
+		gone = kill(pid, 0) != 0 && errno == ESRCH;
+	errno = saved;
+	return gone;
 }
 
 uint64_t

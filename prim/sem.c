@@ -1482,8 +1482,7 @@ take_over(struct prim_semset *h, uint32_t i, uint64_t me,
 	struct prim_slot_shm *s = slot_at(h, i);
 	uint64_t id = ck_pr_load_64(&s->ident);
 
-	if (id == 0 || id == me ||
-	    prim__ident_of((pid_t)PRIM_IDENT_PID(id)) == id)
+	if (id == 0 || id == me || !prim__ident_gone(id))
 		return false;
 	if (!ck_pr_cas_64(&s->ident, id, me))
 		return false;
