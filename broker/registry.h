@@ -97,8 +97,11 @@ void primd__ent_end(struct primd_ent_shm *e);
 /* Free an entry (the next object at its index gets another id). */
 void primd__ent_free(struct primd_ent_shm *e);
 /* Open the libprim handle of an attached object, with the broker's
- * patience. Returns 0 or -errno. */
-int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size);
+ * patience, if its memory has the geometry the registry made: seg_size
+ * bytes of segment, nsems semaphores (a set). Returns 0 or -errno
+ * (-EINVAL for another geometry). */
+int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size,
+		       uint32_t nsems);
 void primd__close_handle(int t, struct primd_obj *o);
 /* Count an object as existing (nobj, nsems, hi). */
 void primd__count(struct primd_reg *r, int t, int i);

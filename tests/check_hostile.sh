@@ -352,6 +352,14 @@ broker_alive "the crowd"
 $VIC "$H/victim" check-set "$sv" 1 1 1 || fail "the victim's set changed"
 $VIC "$H/victim" check-q "$qv" 3 || fail "the victim's queue changed"
 
+# A set its writer rewrote into another consistent geometry (as many
+# semaphores as fit its segment, where the registry says 1): the broker
+# that made it keeps its own copy; one that adopts it must refuse it, or
+# a SETALL sized from the registry is read as the memory's nsems.
+geo=$($ATT "$H/victim" mkset 1 600) || fail "attacker mkset 1"
+$ATT "$H/attack_sem" "$S" "$geo" geometry >/dev/null ||
+	fail "attack_sem geometry"
+
 # A broker restarted over every hostile segment comes up and answers.
 # (The probe pauses: a creation in flight when the broker dies is not
 # retried, by design, and fails with ENOSYS.)
@@ -369,6 +377,12 @@ timeout 60 $VIC "$H/victim" check-set "$sv" 1 1 1 ||
 	fail "the restarted broker does not answer"
 $VIC "$H/victim" check-q "$qv" 3 || fail "the victim's queue after restart"
 broker_alive "after the restart"
+out=$($ATT "$H/attack_sem" "$S" "$geo" setall 1) || fail "attack_sem setall"
+[ "$out" = "setall: err=43" ] || # EIDRM
+	fail "SETALL on a set of another geometry after the restart: $out"
+grep -q "semaphore set $geo .*is damaged" "$dir/broker.log" ||
+	fail "the set of another geometry was not adopted as damaged"
+broker_alive "SETALL on a set of another geometry"
 rm -f "$dir/probe/pause"
 sleep 0.5
 
