@@ -428,31 +428,38 @@ adopt_procs(void)
 }
 
 /*
- * A process that owns state in an object but that this broker does not
+ * A process that owns state in object [t][i] but that this broker does not
  * watch (a fork child whose first call found no broker running, so it
  * never registered, or a process over its quota): watch it if it lives
- * and may be, reap it if it is dead.
+ * and may be, reap it in that object if it is dead. Only there: the pid is
+ * what a writer of the object wrote, and a dead process's state in other
+ * objects is found when they are swept (a watched process's death reaps
+ * it everywhere). Returns the work done (primd__reg_owners).
  */
-static void
-sweep_one(pid_t pid)
+static int
+sweep_one(int t, int i, pid_t pid)
 {
 	int slot = primd__proc_find(&reg, pid);
 
 	if (pid <= 0 || (slot >= 0 && pidfds[slot] >= 0))
-		return;
+		return 0;
 	if (primd__proc_start(pid) == 0)
-		primd__reg_reap(&reg, pid);
+		primd__reg_reap_in(&reg, t, i, pid);
 	else
 		register_proc(pid, proc_euid(pid));
+	return 1;
 }
 
 /* Every SWEEP_MS, and once after adoption. */
 #define SWEEP_MS 2000
 
+/* A share of the sweep (bounded), from where the last one stopped. */
 static void
 sweep_owners(void)
 {
-	primd__reg_owners(&reg, sweep_one);
+	static int cursor;
+
+	(void)primd__reg_owners(&reg, sweep_one, &cursor);
 }
 
 /* ------------------------------------------------------------------

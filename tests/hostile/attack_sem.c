@@ -10,12 +10,16 @@
  *
  * WORD: held tag removed sleepers active active-range astate idents
  * undo-idents count frozen-req pidv churn scribble geometry setall
+ * dead-pids [K]
  *
  * geometry: rewrite the header into another consistent geometry that fits
  * the segment, as many semaphores as fit (what a broker adopting it must
  * refuse: its registry says otherwise). setall: ask the broker for a
  * SETALL of the registry's nsems values (PRIMD_SEMCTL, as libsysv does for
- * a write-only caller) and print "setall: err=N".
+ * a write-only caller) and print "setall: err=N". dead-pids: every slot
+ * and undo record names a distinct pid no process has (just below
+ * kernel.pid_max, checked with kill), or one above pid_max: work for an
+ * owner sweep that believes them.
  */
 #include <signal.h>
 #include <sys/sem.h>
@@ -183,6 +187,40 @@ main(int argc, char **argv)
 		m->slot_size = (uint32_t)best.slot_size;
 		m->seg.size = best.size;
 		printf("attack_sem: geometry of %u semaphores\n", best.nsems);
+	} else if (strcmp(w, "dead-pids") == 0) {
+		uint32_t nrec = h->nslots + h->nprocs, k = 0;
+		FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+		long pmax = 32768;
+		pid_t p;
+
+		if (f != NULL) {
+			if (fscanf(f, "%ld", &pmax) != 1)
+				pmax = 32768;
+			fclose(f);
+		}
+		/* attack_sem SOCK ID dead-pids K: the Kth set's own pids. */
+		p = (pid_t)(pmax - (argc > 4 ? atol(argv[4]) : 0) * nrec);
+		for (uint32_t n = 0; n < nrec && p > 1; n++) {
+			uint64_t id;
+
+			if (n % 8 == 7) {
+				id = (uint64_t)(uint32_t)(pmax + 1 + n);
+			} else {
+				do
+					p--;
+				while (p > 1 && (kill(p, 0) == 0 || errno != ESRCH));
+				id = (uint64_t)(uint32_t)p;
+			}
+			id |= 1ULL << 32;
+			if (n < h->nslots)
+				slot_at(h, n)->ident = id;
+			else
+				undo_at(h, n - h->nslots)->ident = id;
+			k++;
+		}
+		h->shm->slots_hw = h->nslots;
+		h->shm->undo_hw = h->nprocs;
+		printf("attack_sem: %u dead pids\n", k);
 	} else if (strcmp(w, "churn") == 0) {
 		/* A live writer: every word's version, over and over. */
 		do
