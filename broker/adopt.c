@@ -156,7 +156,7 @@ adopt_one(struct primd_reg *r, int t, int i)
 		return 1;
 	}
 	o->hdr = h;
-	rc = primd__open_handle(t, o, e->seg_size);
+	rc = primd__open_handle(t, o, e->seg_size, e->nsems);
 	if (rc != 0) {
 		/*
 		 * The registry says LIVE. Only the broker removes, and a

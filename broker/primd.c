@@ -62,6 +62,10 @@
 
 #define MAX_CLIENTS  4096
 #define MAX_GROUPS   65536
+/* Descriptors kept out of the tables' totals: the broker's own (standard
+ * streams, lock, epoll, signalfd, timerfd, listener, the reserve) and
+ * those it opens for a moment (/proc). */
+#define FD_MARGIN    32
 #define EXIT_RUNNING 3
 
 /* Work per wake-up of the loop (see the file comment). */
@@ -239,7 +243,7 @@ parse_num(const char *s, const char *opt, unsigned long max, unsigned long *out)
  * Log lines a flood could repeat: at most one a second of each kind.
  */
 
-enum { LOG_CONNS, LOG_PROCS, LOG_NKINDS };
+enum { LOG_CONNS, LOG_PROCS, LOG_ACCEPT, LOG_NKINDS };
 
 static int
 log_now(int kind)
@@ -424,31 +428,38 @@ adopt_procs(void)
 }
 
 /*
- * A process that owns state in an object but that this broker does not
+ * A process that owns state in object [t][i] but that this broker does not
  * watch (a fork child whose first call found no broker running, so it
  * never registered, or a process over its quota): watch it if it lives
- * and may be, reap it if it is dead.
+ * and may be, reap it in that object if it is dead. Only there: the pid is
+ * what a writer of the object wrote, and a dead process's state in other
+ * objects is found when they are swept (a watched process's death reaps
+ * it everywhere). Returns the work done (primd__reg_owners).
  */
-static void
-sweep_one(pid_t pid)
+static int
+sweep_one(int t, int i, pid_t pid)
 {
 	int slot = primd__proc_find(&reg, pid);
 
 	if (pid <= 0 || (slot >= 0 && pidfds[slot] >= 0))
-		return;
+		return 0;
 	if (primd__proc_start(pid) == 0)
-		primd__reg_reap(&reg, pid);
+		primd__reg_reap_in(&reg, t, i, pid);
 	else
 		register_proc(pid, proc_euid(pid));
+	return 1;
 }
 
 /* Every SWEEP_MS, and once after adoption. */
 #define SWEEP_MS 2000
 
+/* A share of the sweep (bounded), from where the last one stopped. */
 static void
 sweep_owners(void)
 {
-	primd__reg_owners(&reg, sweep_one);
+	static int cursor;
+
+	(void)primd__reg_owners(&reg, sweep_one, &cursor);
 }
 
 /* ------------------------------------------------------------------
@@ -633,6 +644,39 @@ fail:
 }
 
 /*
+ * A descriptor kept for the moment accept fails for want of one (EMFILE,
+ * ENFILE): the connection waiting would keep the listening socket
+ * readable, and the loop would spin on it. It is closed, the connection
+ * accepted and closed at once (its client sees EOF), and it is taken
+ * again. The quotas' totals (main) are meant to refuse first.
+ */
+static int reserve_fd = -1;
+
+static void
+reserve_take(void)
+{
+	if (reserve_fd < 0)
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Shed one waiting connection with the reserve; 0 if none was shed. */
+static int
+shed_one(int lfd)
+{
+	int fd;
+
+	if (reserve_fd < 0)
+		return 0;
+	close(reserve_fd);
+	reserve_fd = -1;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0)
+		close(fd);
+	reserve_take();
+	return fd >= 0;
+}
+
+/*
  * Accept up to ACCEPT_PER_WAKE connections; the listening socket stays
  * readable for the rest. A connection over its uid's quota (or past the
  * slots left to it) is closed before it costs anything but its
@@ -641,19 +685,33 @@ fail:
 static void
 accept_clients(int lfd)
 {
+	static unsigned long failed; /* since the last line logged */
+
 	for (int k = 0; k < ACCEPT_PER_WAKE; k++) {
 		struct ucred uc;
 		socklen_t len = sizeof(uc);
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		int i;
+		int i, e = errno;
 
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (e == EINTR || e == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				fprintf(stderr, "primd: accept: %s\n",
-					strerror(errno));
-			return;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				return;
+			/* Out of descriptors: shed the connection, or the
+			 * listener stays readable and the loop spins. */
+			failed++;
+			if ((e != EMFILE && e != ENFILE) || !shed_one(lfd))
+				k = ACCEPT_PER_WAKE; /* nothing more now */
+			if (log_now(LOG_ACCEPT)) {
+				fprintf(stderr,
+					"primd: accept: %s (%lu connection%s "
+					"refused)\n",
+					strerror(e), failed,
+					failed == 1 ? "" : "s");
+				failed = 0;
+			}
+			continue;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 		    len != sizeof(uc)) {
@@ -1128,6 +1186,31 @@ main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/*
+	 * Every connection and every watched process is a descriptor: the
+	 * tables' totals must fit the limit, less the broker's own and a
+	 * margin (the reserve, /proc reads), so that the quotas refuse
+	 * before accept or pidfd_open fails.
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		uint64_t avail = rl.rlim_cur > FD_MARGIN
+				     ? (uint64_t)rl.rlim_cur - FD_MARGIN
+				     : 0;
+
+		if (avail < (uint64_t)qconf.total_conns + qconf.total_procs) {
+			if (qconf.total_conns > avail / 2)
+				qconf.total_conns = (uint32_t)(avail / 2);
+			if (qconf.total_procs > avail - qconf.total_conns)
+				qconf.total_procs =
+				    (uint32_t)(avail - qconf.total_conns);
+			fprintf(stderr,
+				"primd: %llu descriptors: at most %u "
+				"connections and %u watched processes\n",
+				(unsigned long long)rl.rlim_cur,
+				qconf.total_conns, qconf.total_procs);
+		}
+	}
+	reserve_take();
 	for (int i = 0; i < PRIMD_NPROCS; i++)
 		pidfds[i] = -1;
 	epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -21,9 +21,11 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <unistd.h>
 
 #include "prim/msgq.h"
 #include "prim/sem.h"
+#include "prim_int.h"
 #include "quota.h"
 #include "registry.h"
 
@@ -116,17 +118,47 @@ primd__ent_free(struct primd_ent_shm *e)
 	primd__ent_end(e);
 }
 
+/* The segment size the broker makes for a libprim object of len bytes. */
+static uint64_t
+seg_round(uint64_t len)
+{
+	long p = sysconf(_SC_PAGESIZE);
+	uint64_t ps = p > 0 ? (uint64_t)p : 4096;
+
+	return (PRIMD_OBJ_HDR + len + ps - 1) / ps * ps;
+}
+
 int
-primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size)
+primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size,
+		   uint32_t nsems)
 {
 	void *mem = (char *)o->hdr + PRIMD_OBJ_HDR;
 	size_t len = (size_t)(seg_size - PRIMD_OBJ_HDR);
+	const struct prim_seg_shm *sh = mem;
+	uint64_t need;
 	int rc;
 
 	if (seg_size <= PRIMD_OBJ_HDR)
 		return -EINVAL;
+	/*
+	 * Any writer of the object may rewrite its memory into another
+	 * geometry that is consistent and fits the segment (2000 semaphores
+	 * where the registry says 1). libprim would open it, and the broker
+	 * sizes its buffers from the registry: only the geometry the
+	 * registry made is this object. The layout's size, read before the
+	 * open so that the open's own check covers the header it accepts,
+	 * must be one the broker's segment size implies.
+	 */
+	need = __atomic_load_n(&sh->size, __ATOMIC_ACQUIRE);
+	if (seg_round(need) != seg_size)
+		return -EINVAL;
 	if (t == T_SEM) {
 		rc = prim_semset_open(mem, len, (struct prim_semset **)&o->handle);
+		if (rc == 0 &&
+		    (uint32_t)prim_semset_nsems(o->handle) != nsems) {
+			prim_semset_close(o->handle);
+			rc = -EINVAL;
+		}
 		if (rc == 0)
 			prim_semset_set_patience(o->handle, PRIMD_PATIENCE_NS);
 	} else {

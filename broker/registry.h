@@ -97,8 +97,11 @@ void primd__ent_end(struct primd_ent_shm *e);
 /* Free an entry (the next object at its index gets another id). */
 void primd__ent_free(struct primd_ent_shm *e);
 /* Open the libprim handle of an attached object, with the broker's
- * patience. Returns 0 or -errno. */
-int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size);
+ * patience, if its memory has the geometry the registry made: seg_size
+ * bytes of segment, nsems semaphores (a set). Returns 0 or -errno
+ * (-EINVAL for another geometry). */
+int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size,
+		       uint32_t nsems);
 void primd__close_handle(int t, struct primd_obj *o);
 /* Count an object as existing (nobj, nsems, hi). */
 void primd__count(struct primd_reg *r, int t, int i);
@@ -169,11 +172,24 @@ size_t primd__trailer_max(const struct primd_info *lim);
 
 /* Apply the death of pid to every object (prim_*_reap). */
 void primd__reg_reap(struct primd_reg *r, pid_t pid);
+/* Apply the death of pid to object [t][i] only. */
+void primd__reg_reap_in(struct primd_reg *r, int t, int i, pid_t pid);
 /*
- * Call fn(pid) for every pid that owns state in an object (SEM_UNDO
- * records, calls in progress), whether or not it ever registered.
+ * The owner sweep, one share at a time: call fn(t, i, pid) for the pids
+ * that own state in object [t][i] (SEM_UNDO records, calls in progress),
+ * whether or not they ever registered, object after object from *cursor.
+ * The pids are what the object's writers wrote: those no process can have
+ * (<= 0, above kernel.pid_max) are skipped, and fn returns the work it
+ * did (1: a reap or a look at /proc, 0: nothing). A share ends after
+ * PRIMD_SWEEP_WORK, or PRIMD_SWEEP_NS; one object gets at most
+ * PRIMD_SWEEP_OBJ_WORK of it. Returns 1 if it went round every object, 0
+ * if it stopped (*cursor: where the next share starts).
  */
-void primd__reg_owners(struct primd_reg *r, void (*fn)(pid_t));
+#define PRIMD_SWEEP_WORK     256
+#define PRIMD_SWEEP_OBJ_WORK 64
+#define PRIMD_SWEEP_NS	     5000000ULL /* 5 ms */
+int primd__reg_owners(struct primd_reg *r, int (*fn)(int, int, pid_t),
+		      int *cursor);
 /* The watched-process table: find, add, drop by slot. -1 if none. */
 int primd__proc_find(struct primd_reg *r, pid_t pid);
 int primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start);

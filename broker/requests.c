@@ -147,7 +147,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		 ? prim_semset_init((char *)h + PRIMD_OBJ_HDR, objlen, &sa)
 		 : prim_msgq_init((char *)h + PRIMD_OBJ_HDR, objlen, &ma);
 	if (rc == 0)
-		rc = primd__open_handle(t, o, seg);
+		rc = primd__open_handle(t, o, seg, e->nsems);
 	if (rc != 0) {
 		rc = rc == -ENOMEM ? ENOMEM : EINVAL;
 		primd__close_handle(t, o);
@@ -446,6 +446,13 @@ do_semctl(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EACCES;
 	if (ent(r, t, i)->state == PRIMD_ENT_DAMAGED)
 		return EIDRM;
+	/* SETALL reads as many values as the handle has semaphores; the
+	 * buffer has the registry's. open_handle refuses any other set. */
+	if (r->obj[t][i].handle == NULL ||
+	    (uint32_t)prim_semset_nsems(r->obj[t][i].handle) != ns) {
+		primd__damage(r, t, i, "its geometry is not the registry's");
+		return EIDRM;
+	}
 	if ((vals = malloc(inlen)) == NULL)
 		return ENOMEM;
 	memcpy(vals, in, inlen);

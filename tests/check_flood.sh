@@ -19,6 +19,10 @@
 #   limits   --quota-conns and --quota-procs at their limits: the connection
 #            over quota is closed, the process over quota is not watched
 #            but its SEM_UNDO is still reaped by the owner sweep.
+#   nofile   a broker started with RLIMIT_NOFILE 40 sizes its tables to
+#            it: nobody's 60 connections are refused by the quotas, not by
+#            accept's EMFILE, the broker does not spin (CPU time over 2 s)
+#            nor flood its log, and root is still served.
 # Each part runs in its own IPC namespace with its own broker and socket,
 # and removes only what it made. Needs root (to become nobody), as in CI.
 #
@@ -66,7 +70,9 @@ if [ -z "${PRIM_FLOOD_PART:-}" ]; then
 		"$here/broker/prim_helper.c" "$B/libprim.a" -lck -lpthread ||
 		fail "cannot build prim_helper"
 	chmod 755 "$tmp/flood" "$tmp/prim_helper"
-	for part in conns table shmmni requests objects limits; do
+	# PRIM_FLOOD_PARTS: some of the parts only (a quicker run).
+	parts="conns table shmmni requests objects limits nofile"
+	for part in ${PRIM_FLOOD_PARTS:-$parts}; do
 		mkdir "$tmp/$part" && chmod 755 "$tmp/$part" || exit 1
 		PRIM_FLOOD_PART=$part PRIM_FLOOD_TMP=$tmp $IPCNS sh "$0" ||
 			exit 1
@@ -397,6 +403,34 @@ print(json.load(open(sys.argv[1]))["semaphores"][0]["id"])' "$D/ipcs.json")
 	"$PRIMCTL" ipcrm --sock "$S" --all || fail "primctl ipcrm"
 	stop_broker
 	echo "check_flood: limits: connections and processes at their quota: ok"
+	;;
+nofile)
+	w=$W
+	W="prlimit --nofile=40:40 $W"
+	start_broker "$S"
+	W=$w
+	grep -q "40 descriptors: at most 4 connections" "$LOG" ||
+		fail "the tables are not sized to RLIMIT_NOFILE"
+	bg "$D/hold" $NOBODY "$FLOOD" "$S" hold 60
+	expect "nobody's 60 connections" "open=0 closed=60" "$(cat "$D/hold")"
+	# A liveness bound, generous: a loop spinning on a readable
+	# listener burns the whole 2 s.
+	cpu() { awk '{ print $14 + $15 }' "/proc/$BPID/stat"; }
+	c0=$(cpu)
+	sleep 2
+	c1=$(cpu)
+	hz=$(getconf CLK_TCK)
+	[ $((c1 - c0)) -lt $((hz / 2)) ] ||
+		fail "the broker used $((c1 - c0)) ticks of CPU in 2 s (HZ $hz)"
+	n=$(wc -l <"$LOG")
+	[ "$n" -lt 50 ] || fail "$n lines in the broker's log"
+	out=$("$FLOOD" "$S" lat 10) ||
+		fail "root's requests at RLIMIT_NOFILE 40: $out"
+	alive "RLIMIT_NOFILE 40"
+	finish "$BG"
+	stop_broker
+	echo "check_flood: nofile: tables sized to 40 descriptors," \
+		"$((c1 - c0)) ticks of CPU in 2 s, $n log lines: ok"
 	;;
 *)
 	fail "unknown part"

@@ -352,6 +352,41 @@ broker_alive "the crowd"
 $VIC "$H/victim" check-set "$sv" 1 1 1 || fail "the victim's set changed"
 $VIC "$H/victim" check-q "$qv" 3 || fail "the victim's queue changed"
 
+# Forged pids: 40 of the attacker's own sets whose every slot and undo
+# record names a dead pid (or one above pid_max). The owner sweep (every
+# 2 s) reaps them a bounded share at a time, each in the set that lists
+# it: the victim's calls meanwhile are answered at once (a hang bound of a
+# second, generous; the sweep's share is 5 ms).
+dsets=
+for k in $(seq 1 40); do
+	d=$($ATT "$H/victim" mkset 3 600) || fail "attacker mkset $k"
+	$ATT "$H/attack_sem" "$S" "$d" dead-pids "$((k - 1))" >/dev/null ||
+		fail "attack_sem dead-pids"
+	dsets="$dsets -s $d"
+done
+slowest=0
+t0=$(date +%s)
+while [ $(($(date +%s) - t0)) -lt 6 ]; do
+	c0=$(date +%s%N)
+	$VIC "$H/victim" check-set "$sv" 1 1 1 >>"$dir/victim.out" 2>&1 ||
+		fail "the victim's set under the forged pids' sweep"
+	ms=$((($(date +%s%N) - c0) / 1000000))
+	[ "$ms" -le "$slowest" ] || slowest=$ms
+done
+[ "$slowest" -lt 1000 ] ||
+	fail "a victim call took $slowest ms under the forged pids' sweep"
+echo "check_hostile: 40 sets of forged pids: slowest victim call $slowest ms"
+broker_alive "the forged pids' sweep"
+$ATT "$B/primctl" ipcrm --sock "$S" $dsets >/dev/null 2>&1 || :
+
+# A set its writer rewrote into another consistent geometry (as many
+# semaphores as fit its segment, where the registry says 1): the broker
+# that made it keeps its own copy; one that adopts it must refuse it, or
+# a SETALL sized from the registry is read as the memory's nsems.
+geo=$($ATT "$H/victim" mkset 1 600) || fail "attacker mkset 1"
+$ATT "$H/attack_sem" "$S" "$geo" geometry >/dev/null ||
+	fail "attack_sem geometry"
+
 # A broker restarted over every hostile segment comes up and answers.
 # (The probe pauses: a creation in flight when the broker dies is not
 # retried, by design, and fails with ENOSYS.)
@@ -369,6 +404,12 @@ timeout 60 $VIC "$H/victim" check-set "$sv" 1 1 1 ||
 	fail "the restarted broker does not answer"
 $VIC "$H/victim" check-q "$qv" 3 || fail "the victim's queue after restart"
 broker_alive "after the restart"
+out=$($ATT "$H/attack_sem" "$S" "$geo" setall 1) || fail "attack_sem setall"
+[ "$out" = "setall: err=43" ] || # EIDRM
+	fail "SETALL on a set of another geometry after the restart: $out"
+grep -q "semaphore set $geo .*is damaged" "$dir/broker.log" ||
+	fail "the set of another geometry was not adopted as damaged"
+broker_alive "SETALL on a set of another geometry"
 rm -f "$dir/probe/pause"
 sleep 0.5
 

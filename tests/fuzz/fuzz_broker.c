@@ -1125,10 +1125,13 @@ oracle(const struct sent *s, const struct primd_rep *p, size_t outlen,
  * Between requests: what a hostile writer or a death does
  */
 
-static void
-no_owner(pid_t pid)
+static int
+no_owner(int t, int i, pid_t pid)
 {
+	(void)t;
+	(void)i;
 	(void)pid;
+	return 1;
 }
 
 /*
@@ -1234,7 +1237,9 @@ action(struct in *in)
 		/* A caller died: its undo records and calls are reaped. */
 		primd__reg_reap(&reg, pids[u8(in) % 4]);
 	} else if ((a & 7) == 5) {
-		primd__reg_owners(&reg, no_owner);
+		int cursor = 0;
+
+		(void)primd__reg_owners(&reg, no_owner, &cursor);
 	} else if ((a & 0x1f) == 0x1c && restarts) {
 		if (trace)
 			fprintf(stderr, "-- the broker restarts\n");

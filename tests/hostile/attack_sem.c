@@ -9,15 +9,65 @@
  *   attack_sem SOCK ID WORD [SECONDS]
  *
  * WORD: held tag removed sleepers active active-range astate idents
- * undo-idents count frozen-req pidv churn scribble
+ * undo-idents count frozen-req pidv churn scribble geometry setall
+ * dead-pids [K]
+ *
+ * geometry: rewrite the header into another consistent geometry that fits
+ * the segment, as many semaphores as fit (what a broker adopting it must
+ * refuse: its registry says otherwise). setall: ask the broker for a
+ * SETALL of the registry's nsems values (PRIMD_SEMCTL, as libsysv does for
+ * a write-only caller) and print "setall: err=N". dead-pids: every slot
+ * and undo record names a distinct pid no process has (just below
+ * kernel.pid_max, checked with kill), or one above pid_max: work for an
+ * owner sweep that believes them.
  */
 #include <signal.h>
+#include <sys/sem.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "../unit/testutil.h"
 
 #include "../broker/open_obj.h"
 #include "sem.c"
+
+/* PRIMD_SEMCTL SETALL of n zeros: the broker's errno (or -1). */
+static int
+broker_setall(const char *path, int id, uint32_t n)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct primd_req q;
+	struct primd_rep p;
+	char buf[sizeof(q) + 2 * 32000];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	size_t len = sizeof(q) + (size_t)n * sizeof(uint16_t);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    len > sizeof(buf))
+		return -1;
+	for (int op = PRIMD_HELLO; op <= PRIMD_SEMCTL;
+	     op += PRIMD_SEMCTL - PRIMD_HELLO) {
+		memset(&q, 0, sizeof(q));
+		q.magic = PRIMD_MAGIC;
+		q.version = PRIMD_VERSION;
+		q.op = (uint16_t)op;
+		q.seq = (uint32_t)op;
+		q.type = PRIMD_SEM;
+		q.id = id;
+		q.flags = op == PRIMD_SEMCTL ? SETALL : 0;
+		memset(buf, 0, len);
+		memcpy(buf, &q, sizeof(q));
+		if (send(fd, buf, op == PRIMD_SEMCTL ? len : sizeof(q), 0) < 0 ||
+		    recv(fd, &p, sizeof(p), 0) != sizeof(p)) {
+			close(fd);
+			return -1;
+		}
+		if (p.err != 0)
+			break;
+	}
+	close(fd);
+	return p.err;
+}
 
 int
 main(int argc, char **argv)
@@ -33,6 +83,12 @@ main(int argc, char **argv)
 	if (argc < 4) {
 		fprintf(stderr, "usage: attack_sem SOCK ID WORD [SECONDS]\n");
 		return 2;
+	}
+	if (argc == 5 && strcmp(argv[3], "setall") == 0) {
+		printf("setall: err=%d\n",
+		       broker_setall(argv[1], atoi(argv[2]),
+				     (uint32_t)atoi(argv[4])));
+		return 0;
 	}
 	base = open_obj(argv[1], PRIMD_SEM, atoi(argv[2]), 1);
 	if ((rc = prim_semset_open(base + PRIMD_OBJ_HDR, open_obj_len, &set)) !=
@@ -100,6 +156,71 @@ main(int argc, char **argv)
 	} else if (strcmp(w, "pidv") == 0) {
 		for (uint32_t n = 0; n < h->nsems; n++)
 			sem_at(h, n)->pidv = ~0ULL;
+	} else if (strcmp(w, "geometry") == 0) {
+		/* The fewest slots and records, the most semaphores that fit
+		 * (the layout's size stays within the segment's pages). */
+		struct prim_semset_shm *m = h->shm;
+		struct prim_semset_attr ga = {.semopm = h->semopm,
+					      .nprocs = 1,
+					      .nslots = CTL_SLOTS + 1};
+		struct geom g, best = {0};
+
+		for (ga.nsems = 1; ga.nsems <= MAX_NSEMS; ga.nsems++) {
+			if (geometry(&ga, &g) != 0 || g.size > open_obj_len)
+				break;
+			best = g;
+		}
+		if (best.nsems <= h->nsems) {
+			fprintf(stderr, "attack_sem: no larger geometry fits\n");
+			prim_semset_close(set);
+			return 2;
+		}
+		m->nsems = best.nsems;
+		m->semopm = best.semopm;
+		m->nprocs = best.nprocs;
+		m->nslots = best.nslots;
+		m->cap = best.cap;
+		m->off_sems = best.off_sems;
+		m->off_undo = best.off_undo;
+		m->off_slots = best.off_slots;
+		m->undo_size = (uint32_t)best.undo_size;
+		m->slot_size = (uint32_t)best.slot_size;
+		m->seg.size = best.size;
+		printf("attack_sem: geometry of %u semaphores\n", best.nsems);
+	} else if (strcmp(w, "dead-pids") == 0) {
+		uint32_t nrec = h->nslots + h->nprocs, k = 0;
+		FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+		long pmax = 32768;
+		pid_t p;
+
+		if (f != NULL) {
+			if (fscanf(f, "%ld", &pmax) != 1)
+				pmax = 32768;
+			fclose(f);
+		}
+		/* attack_sem SOCK ID dead-pids K: the Kth set's own pids. */
+		p = (pid_t)(pmax - (argc > 4 ? atol(argv[4]) : 0) * nrec);
+		for (uint32_t n = 0; n < nrec && p > 1; n++) {
+			uint64_t id;
+
+			if (n % 8 == 7) {
+				id = (uint64_t)(uint32_t)(pmax + 1 + n);
+			} else {
+				do
+					p--;
+				while (p > 1 && (kill(p, 0) == 0 || errno != ESRCH));
+				id = (uint64_t)(uint32_t)p;
+			}
+			id |= 1ULL << 32;
+			if (n < h->nslots)
+				slot_at(h, n)->ident = id;
+			else
+				undo_at(h, n - h->nslots)->ident = id;
+			k++;
+		}
+		h->shm->slots_hw = h->nslots;
+		h->shm->undo_hw = h->nprocs;
+		printf("attack_sem: %u dead pids\n", k);
 	} else if (strcmp(w, "churn") == 0) {
 		/* A live writer: every word's version, over and over. */
 		do
