@@ -59,7 +59,10 @@ primd__seg_create(size_t size, uid_t uid, gid_t gid)
 				"%u (%s): the broker's ids are its cuid/cgid\n",
 				(unsigned)uid, (unsigned)gid, strerror(errno));
 	}
-	shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
+	/* SHM_NORESERVE: an object's pages are touched only as it is used
+	 * (SEM_12), so its size is not charged to the commit limit up front
+	 * (vm.overcommit_memory = 2 would refuse sets the machine can hold). */
+	shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | SHM_NORESERVE | 0600);
 	e = errno;
 	if (as) {
 		/* Back to euid 0 restores the effective capabilities. */
