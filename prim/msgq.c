@@ -423,12 +423,15 @@ wait_arm(struct mq_wait_shm *w)
  * row by two thirds). Returns 1 if the word changed.
  */
 static int
-spin_on(const struct prim_msgq *q, uint64_t a)
+spin_on(const struct prim_msgq *q, uint64_t a,
+	const struct prim_intr_watch *iw)
 {
 	for (int i = 0; i < MQ_YIELDS; i++) {
 		sched_yield();
 		if (ck_pr_load_64(&q->shm->acct.a) != a)
 			return 1;
+		if (prim__intr_seen(iw))
+			return 1; /* the caller's loop sees it */
 	}
 	return 0;
 }
@@ -709,6 +712,7 @@ send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
 	uint32_t me = prim__pid();
 	struct mq_wait_shm *w = &q->shm->nf;
 	struct prim_patience pt;
+	struct prim_intr_watch iw = { NULL, 0 };
 	int spun = 0;
 
 	if (type < 1 || len > q->msgmax)
@@ -717,6 +721,9 @@ send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
 		return -EOVERFLOW;
 	prim__patience_init(&pt, q->patience_ns, deadline,
 			    !(flags & PRIM_IPC_NOWAIT));
+	/* A handler on this thread from now on: -EINTR (prim/intr.c). */
+	if (!(flags & PRIM_IPC_NOWAIT))
+		prim__intr_begin(&iw);
 	for (;;) {
 		uint64_t a = ck_pr_load_64(&q->shm->acct.a);
 		int r, noslot;
@@ -732,9 +739,11 @@ send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
 			return -EAGAIN;
 		if (deadline != NULL && prim__deadline_passed(deadline))
 			return -ETIMEDOUT;
+		if (prim__intr_seen(&iw))
+			return -EINTR;
 		if (!spun) {
 			spun = 1;
-			if (spin_on(q, a))
+			if (spin_on(q, a, &iw))
 				continue;
 		}
 		v = wait_arm(w);
@@ -742,7 +751,7 @@ send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
 		if (removed(q))
 			return dead(q);
 		if (!fits(q, len) || (noslot && !any_free(q)))
-			r = prim__wait(&w->word, v, deadline);
+			r = prim__wait_intr(&iw, &w->word, v, deadline);
 		if (r == -EINTR)
 			return r;
 		if (r == -ETIMEDOUT)
@@ -1162,6 +1171,7 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 	 long *type_out, const struct timespec *deadline, uint32_t who)
 {
 	struct prim_patience pt;
+	struct prim_intr_watch iw = { NULL, 0 };
 	uint64_t from = 0;
 	int waited = 0;
 
@@ -1184,6 +1194,8 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 	prim__patience_init(&pt, q->patience_ns, deadline,
 			    !(flags & PRIM_IPC_NOWAIT));
 	w = r.mode == M_EQUAL ? &q->shm->lane[lane_of(msgtyp)] : &q->shm->any;
+	if (!(flags & PRIM_IPC_NOWAIT))
+		prim__intr_begin(&iw);
 	for (int spun = 0;;) {
 		uint64_t a = ck_pr_load_64(&q->shm->acct.a);
 		ssize_t n;
@@ -1199,9 +1211,11 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 			return -ENOMSG;
 		if (deadline != NULL && prim__deadline_passed(deadline))
 			return -ETIMEDOUT;
+		if (prim__intr_seen(&iw))
+			return -EINTR;
 		if (!spun) {
 			spun = 1;
-			if (spin_on(q, a))
+			if (spin_on(q, a, &iw))
 				continue;
 		}
 		if (!waited) {
@@ -1214,7 +1228,7 @@ recv_one(struct prim_msgq *q, void *buf, size_t cap, long msgtyp, int flags,
 		n = try_recv(q, &r);
 		if (n != -ENOMSG)
 			return n;
-		e = prim__wait(&w->word, v, deadline);
+		e = prim__wait_intr(&iw, &w->word, v, deadline);
 		if (e == 0 && missed_too_big(q, &r, from)) {
 			n = try_recv(q, &r);
 			return n == -ENOMSG ? -E2BIG : n;

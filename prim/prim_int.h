@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "prim/intr.h"
 #include "wait.h"
 
 #define PRIM_CACHELINE 64
@@ -138,5 +139,26 @@ PRIM_HIDDEN bool prim__ident_gone(uint64_t id);
 
 /* Wall-clock seconds for SysV time stamps, from the vDSO. */
 PRIM_HIDDEN int64_t prim__realtime(void);
+
+/*
+ * Signals during a blocking call (prim/intr.c, include/prim/intr.h). A call
+ * that may sleep takes a watch when it starts; prim__intr_seen says a
+ * handler has run on its thread since (stop waiting: -EINTR), and
+ * prim__wait_intr is prim__wait that also returns -EINTR for a handler
+ * that ran just before the sleep. A watch with in == NULL sees nothing.
+ */
+struct prim_intr_watch {
+	struct prim_intr *in;
+	uint32_t c0;
+};
+PRIM_HIDDEN void prim__intr_begin(struct prim_intr_watch *w);
+PRIM_HIDDEN int prim__wait_intr(const struct prim_intr_watch *w,
+				const uint32_t *word, uint32_t expect,
+				const struct timespec *deadline);
+static inline int
+prim__intr_seen(const struct prim_intr_watch *w)
+{
+	return w->in != NULL && w->in->handlers != w->c0;
+}
 
 #endif

@@ -1721,11 +1721,12 @@ check_deadline(const struct timespec *d)
  * Sleep until the word of semaphore n may have changed from w (whose value
  * blocks the caller): set SLEEPERS, then sleep on the low half. Returns 0
  * after a sleep, 1 when the word had changed (no sleep), -EAGAIN at the
- * deadline, -EINTR.
+ * deadline, -EINTR (also for a handler seen by the watch iw, which may have
+ * run before the sleep: see prim/intr.c).
  */
 static int
 sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
-	 const struct timespec *deadline)
+	 const struct timespec *deadline, const struct prim_intr_watch *iw)
 {
 	uint64_t *p = &sem_at(h, n)->word;
 	uint64_t cur = ck_pr_load_64(p);
@@ -1740,7 +1741,8 @@ sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
 			return 1; /* changed: look again */
 		cur = nw;
 	}
-	r = prim__wait(wfutex(p), (uint32_t)(cur & W_LOW_MASK), deadline);
+	r = prim__wait_intr(iw, wfutex(p), (uint32_t)(cur & W_LOW_MASK),
+			    deadline);
 	return r == -ETIMEDOUT ? -EAGAIN : r;
 }
 
@@ -2029,6 +2031,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	uint32_t si = UINT32_MAX, u = 0;
 	struct prim_slot_shm *s = NULL;
 	struct prim_patience pt, cpt;
+	struct prim_intr_watch iw = { NULL, 0 };
 	uint64_t st, w = 0;
 	int r, e, spins = 0;
 
@@ -2052,6 +2055,13 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		return r;
 	nowait = nowait || who->proxy;
 	prim__patience_init(&pt, h->patience_ns, deadline, !nowait);
+	/*
+	 * A call that may sleep returns -EINTR once a handler has run on this
+	 * thread since it started, as the kernel's would, even if that was
+	 * while it spun: no system call was interrupted then (prim/intr.c).
+	 */
+	if (!nowait)
+		prim__intr_begin(&iw);
 
 	/* One plain operation: a CAS, spinning briefly while it would block. */
 	while (!queued) {
@@ -2070,8 +2080,11 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		}
 		if (deadline != NULL && prim__deadline_passed(deadline))
 			return -EAGAIN;
+		if (prim__intr_seen(&iw))
+			return -EINTR; /* nothing published: nothing to undo */
 		/* A hand-off from another CPU is far cheaper than a sleep. */
-		while (spins < SPIN_LIMIT && ck_pr_load_64(p) == w) {
+		while (spins < SPIN_LIMIT && ck_pr_load_64(p) == w &&
+		       !prim__intr_seen(&iw)) {
 			spins++;
 			ck_pr_stall();
 		}
@@ -2172,6 +2185,12 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 				goto out;
 			continue;
 		}
+		/* A handler ran: stop waiting (out: withdraws the request,
+		 * or succeeds if a hand-off completed it first). */
+		if (prim__intr_seen(&iw)) {
+			r = -EINTR;
+			goto out;
+		}
 		/* Wait, FIFO: take a place once, keep it across retries. */
 		if (ck_pr_load_64(&s->ticket) == 0)
 			ck_pr_store_64(&s->ticket,
@@ -2204,7 +2223,8 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			spins += 64;
 			while (spins < SPIN_LIMIT &&
 			       wval(ck_pr_load_64(p)) == wval(w) &&
-			       wval(ck_pr_load_64(&s->req)) != REQ_DONE) {
+			       wval(ck_pr_load_64(&s->req)) != REQ_DONE &&
+			       !prim__intr_seen(&iw)) {
 				spins++;
 				ck_pr_stall();
 			}
@@ -2217,7 +2237,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			continue;
 		}
 		slice_deadline(deadline, &slice);
-		r = sleep_on(h, b->sem_num, w, &slice);
+		r = sleep_on(h, b->sem_num, w, &slice, &iw);
 		if (r == -EINTR)
 			goto out;
 		if (r == -EAGAIN && deadline != NULL &&

@@ -29,6 +29,13 @@ prim__wait(const uint32_t *word, uint32_t expect,
 	/* umtx returns 0 when the word differs: tell that case apart. */
 	if (*(const volatile uint32_t *)word != expect)
 		return 1;
+	/*
+	 * TODO (doc/design.md, "Signals during a blocking call"): the
+	 * deadline is copied here, before the system call, so a handler that
+	 * runs between this copy and _umtx_op and sets the caller's ts to the
+	 * past (prim__wait_intr) is not seen by this sleep. Closing it needs
+	 * the struct _umtx_time itself in struct prim_intr. Not built here.
+	 */
 	if (deadline != NULL) {
 		t._timeout = *deadline;
 		t._flags = UMTX_ABSTIME;

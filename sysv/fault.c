@@ -30,11 +30,28 @@
  * a restart disturbs least). The fixup itself makes no system call; the
  * rest, which only runs for faults that are not ours, may.
  *
+ * Every other signal's handler is wrapped too, for a different reason: a
+ * blocked semop, msgsnd or msgrcv returns EINTR after a handler, even one
+ * that ran while libprim spun before its futex sleep, or just before the
+ * system call, when no system call was interrupted (include/prim/intr.h;
+ * doc/design.md, "Signals during a blocking call"). So a handler the
+ * program installs (SIG_DFL and SIG_IGN are not wrapped) is installed in
+ * the kernel as on_signal, with the program's flags, mask and SA_SIGINFO
+ * added; app_fn[] holds the program's handler, which on_signal calls after
+ * counting the handler in this thread's struct prim_intr. The kernel's
+ * record is otherwise the program's own (SA_RESETHAND leaves SIG_DFL there
+ * after the first delivery, SA_RESTART, SA_NODEFER, SA_ONSTACK and the mask
+ * act as asked), and the old action reported is the kernel's with the
+ * program's handler and SA_SIGINFO bit put back. signal() and friends build
+ * the action as the C library's do and take the same path, for every
+ * signal.
+ *
  * Concurrency: every function is thread-safe and, as the functions it
  * replaces, async-signal-safe once libsysv is initialised. The recorded
  * dispositions are guarded by a spin lock that is only ever taken with
  * every signal blocked, so neither a handler nor a nested wrapper can
- * interrupt its holder on the same thread.
+ * interrupt its holder on the same thread. The handlers themselves take
+ * no lock (on_signal reads app_fn[] with one atomic load).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,6 +64,7 @@
 #include <unistd.h>
 
 #include "prim/fault.h"
+#include "prim/intr.h"
 #include "sysv_int.h"
 
 /* The C library declares these only under some feature macros. */
@@ -99,6 +117,28 @@ static void (*restorer)(void); /* and the restorer it passes */
 static int clears_unknown;     /* the kernel drops unknown flag bits */
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static __thread int resolving; /* dlsym is running on this thread */
+
+/*
+ * Every other signal. app_fn: the program's handler (or SIG_DFL, SIG_IGN)
+ * as last set through us; set under the lock, read by on_signal without
+ * it. app_info: 0 if never set through us, else 1 + the program's
+ * SA_SIGINFO bit (the kernel's record has ours). sig_intr: siginterrupt(sig,
+ * 1) was asked, for signal()'s SA_RESTART.
+ */
+static _Atomic(uintptr_t) app_fn[_NSIG];
+static _Atomic unsigned char app_info[_NSIG];
+static _Atomic unsigned char sig_intr[_NSIG];
+
+/* This thread's handler count for libprim (initial-exec: no allocation on
+ * first use, which a handler could not afford). */
+static __thread struct prim_intr thread_intr
+    __attribute__((tls_model("initial-exec")));
+
+static struct prim_intr *
+intr_self(void)
+{
+	return &thread_intr;
+}
 
 static int
 slot(int sig)
@@ -245,6 +285,7 @@ resolve(void)
 	resolving = 0;
 	if (REAL_SIGACTION == NULL)
 		return; /* no handler: bad pointers crash as before */
+	prim_intr_register(intr_self);
 	for (int i = 0; i < 2; i++) {
 		int sig = i == 0 ? SIGSEGV : SIGBUS;
 
@@ -365,6 +406,107 @@ swap(int i, const struct sigaction *act, struct sigaction *prev)
 }
 
 /*
+ * Every other signal's handler (see the file comment): count it for
+ * libprim, then call the program's, with the arguments the kernel gave us
+ * (SA_SIGINFO is always ours: info is real; a handler without it ignores
+ * the last two, as on_fault's does).
+ */
+static void
+on_signal(int sig, siginfo_t *info, void *uc)
+{
+	uintptr_t h;
+
+	prim_intr_note(&thread_intr);
+	h = atomic_load_explicit(&app_fn[sig], memory_order_acquire);
+	if (h == (uintptr_t)SIG_IGN)
+		return; /* set meanwhile (the kernel has it now) */
+	if (h == (uintptr_t)SIG_DFL) {
+		/* Set meanwhile, and in the kernel already (installed before
+		 * recorded): what the program asked for, once we return. */
+		int e = errno;
+
+		syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+		errno = e;
+		return;
+	}
+	((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
+}
+
+/* Is sig one whose handlers on_signal wraps? */
+static int
+wrapped(int sig)
+{
+	return sig > 0 && sig < _NSIG && slot(sig) < 0 &&
+	       REAL_SIGACTION != NULL;
+}
+
+/*
+ * The new disposition of another signal (act, NULL: none) and the previous
+ * one, as the program set it, in *prev (NULL: not wanted). The C library's
+ * sigaction does the checks (EINVAL) and sets errno.
+ */
+static int
+swap_other(int sig, const struct sigaction *act, struct sigaction *prev)
+{
+	struct sigaction k, was;
+	uintptr_t ofn;
+	unsigned char oinfo;
+	sigset_t old;
+	int r;
+
+	block_all(&old);
+	take();
+	ofn = atomic_load_explicit(&app_fn[sig], memory_order_relaxed);
+	oinfo = atomic_load_explicit(&app_info[sig], memory_order_relaxed);
+	if (act != NULL && is_handler(act)) {
+		/* Recorded first: a delivery from now on calls the new one. */
+		k = *act;
+		k.sa_sigaction = on_signal;
+		k.sa_flags |= SA_SIGINFO;
+		atomic_store_explicit(&app_fn[sig], (uintptr_t)act->sa_handler,
+				      memory_order_release);
+		r = REAL_SIGACTION(sig, &k, &was);
+		if (r != 0)
+			atomic_store_explicit(&app_fn[sig], ofn,
+					      memory_order_release);
+	} else {
+		/* Installed first: see on_signal. */
+		r = REAL_SIGACTION(sig, act, &was);
+		if (r == 0 && act != NULL)
+			atomic_store_explicit(&app_fn[sig],
+					      (uintptr_t)act->sa_handler,
+					      memory_order_release);
+	}
+	if (r == 0 && act != NULL)
+		atomic_store_explicit(
+		    &app_info[sig],
+		    (unsigned char)(1 + !!(act->sa_flags & SA_SIGINFO)),
+		    memory_order_relaxed);
+	drop();
+	set_mask(&old);
+	if (r != 0 || prev == NULL)
+		return r;
+	*prev = was;
+	if (was.sa_sigaction == on_signal)
+		prev->sa_handler = (sighandler_t)ofn;
+	if (oinfo != 0) {
+		prev->sa_flags &= ~SA_SIGINFO;
+		if (oinfo == 2)
+			prev->sa_flags |= SA_SIGINFO;
+	}
+	return 0;
+}
+
+/* swap or swap_other, by signal. */
+static int
+swap_any(int sig, const struct sigaction *act, struct sigaction *prev)
+{
+	int i = slot(sig);
+
+	return i >= 0 ? swap(i, act, prev) : swap_other(sig, act, prev);
+}
+
+/*
  * The handler. A fault inside prim__ucopy returns to its fixup. Any other
  * SIGSEGV or SIGBUS gets what the application's disposition gives it.
  */
@@ -422,6 +564,7 @@ on_fault(int sig, siginfo_t *info, void *uc)
 		sigaddset(&old, sig);
 	set_mask(&old);
 	errno = e;
+	prim_intr_note(&thread_intr); /* a handler runs: EINTR for libprim */
 	/* The kernel passes the three arguments to every handler on
 	 * x86-64; one without SA_SIGINFO just ignores the last two. */
 	fn = (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction
@@ -440,10 +583,18 @@ do_sigaction(int r, int sig, const struct sigaction *act,
 	int i = ours(sig);
 	sigaction_fn f;
 
-	if (i < 0)
+	if (i < 0 && !wrapped(sig))
 		return (f = (sigaction_fn)real_fn(r)) ? f(sig, act, oact) : -1;
 	if (act != NULL)
 		a = *act; /* a bad act faults here, as in the C library */
+	if (i < 0) {
+		if (swap_other(sig, act != NULL ? &a : NULL,
+			       oact != NULL ? &prev : NULL) != 0)
+			return -1;
+		if (oact != NULL)
+			*oact = prev;
+		return 0;
+	}
 	if (swap(i, act != NULL ? &a : NULL, &prev) != 0)
 		return -1;
 	if (oact != NULL)
@@ -468,7 +619,7 @@ __sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
  * signal() and friends build the action, and return the previous one.
  */
 static sighandler_t
-set_handler(int i, int sig, sighandler_t h, int flags, int mask_self)
+set_handler(int sig, sighandler_t h, int flags, int mask_self)
 {
 	struct sigaction a, prev;
 
@@ -482,7 +633,7 @@ set_handler(int i, int sig, sighandler_t h, int flags, int mask_self)
 	if (mask_self)
 		sigaddset(&a.sa_mask, sig);
 	a.sa_flags = flags;
-	if (swap(i, &a, &prev) != 0)
+	if (swap_any(sig, &a, &prev) != 0)
 		return SIG_ERR;
 	return prev.sa_handler;
 }
@@ -500,16 +651,17 @@ any_signal(int r, int sig, sighandler_t h, int sysv)
 	int i = ours(sig), flags;
 	signal_fn f;
 
-	if (i < 0)
+	if (i < 0 && !wrapped(sig))
 		return (f = (signal_fn)real_fn(r)) ? f(sig, h) : SIG_ERR;
 	if (sysv)
 		return set_handler(
-		    i, sig, h, (int)(SA_RESETHAND | SA_NODEFER | SA_INTERRUPT),
-		    0);
-	flags = atomic_load_explicit(&intr[i], memory_order_relaxed)
+		    sig, h, (int)(SA_RESETHAND | SA_NODEFER | SA_INTERRUPT), 0);
+	flags = (i >= 0 ? atomic_load_explicit(&intr[i], memory_order_relaxed)
+			: atomic_load_explicit(&sig_intr[sig],
+					       memory_order_relaxed))
 		    ? 0
 		    : SA_RESTART;
-	return set_handler(i, sig, h, flags, 1);
+	return set_handler(sig, h, flags, 1);
 }
 
 SYSV_EXPORT sighandler_t
@@ -552,7 +704,7 @@ sigset(int sig, sighandler_t disp)
 	signal_fn f;
 	sighandler_t h;
 
-	if (i < 0)
+	if (i < 0 && !wrapped(sig))
 		return (f = (signal_fn)real_fn(R_SIGSET)) ? f(sig, disp)
 							  : SIG_ERR;
 	if (disp == SIG_ERR) {
@@ -568,10 +720,11 @@ sigset(int sig, sighandler_t disp)
 			return SIG_ERR;
 		if (sigismember(&oset, sig))
 			return SIG_HOLD;
-		swap(i, NULL, &prev);
+		if (swap_any(sig, NULL, &prev) != 0)
+			return SIG_ERR;
 		return prev.sa_handler;
 	}
-	if ((h = set_handler(i, sig, disp, 0, 0)) == SIG_ERR)
+	if ((h = set_handler(sig, disp, 0, 0)) == SIG_ERR)
 		return SIG_ERR;
 	if (sigprocmask(SIG_UNBLOCK, &set, &oset) != 0)
 		return SIG_ERR;
@@ -584,9 +737,9 @@ sigignore(int sig)
 	int i = ours(sig);
 	sigignore_fn f;
 
-	if (i < 0)
+	if (i < 0 && !wrapped(sig))
 		return (f = (sigignore_fn)real_fn(R_SIGIGNORE)) ? f(sig) : -1;
-	return set_handler(i, sig, SIG_IGN, 0, 0) == SIG_ERR ? -1 : 0;
+	return set_handler(sig, SIG_IGN, 0, 0) == SIG_ERR ? -1 : 0;
 }
 
 SYSV_EXPORT int
@@ -597,10 +750,32 @@ siginterrupt(int sig, int interrupt)
 	int i = ours(sig), r;
 	sigint_fn f;
 
-	if (i < 0)
+	if (i < 0 && !wrapped(sig))
 		return (f = (sigint_fn)real_fn(R_SIGINTERRUPT))
 			   ? f(sig, interrupt)
 			   : -1;
+	if (i < 0) {
+		/* The C library's read-modify-write, on the kernel's record
+		 * (our handler stays), and the flag signal() reads. */
+		struct sigaction k;
+
+		block_all(&old);
+		take();
+		r = REAL_SIGACTION(sig, NULL, &k);
+		if (r == 0) {
+			if (interrupt)
+				k.sa_flags &= ~SA_RESTART;
+			else
+				k.sa_flags |= SA_RESTART;
+			r = REAL_SIGACTION(sig, &k, NULL);
+		}
+		if (r == 0)
+			atomic_store_explicit(&sig_intr[sig], interrupt != 0,
+					      memory_order_relaxed);
+		drop();
+		set_mask(&old);
+		return r;
+	}
 	/* The C library's read-modify-write of SA_RESTART, on the record
 	 * (in one critical section), and the flag later signal() calls
 	 * read. */
