@@ -13,9 +13,11 @@
  * with a bounded poll before the parent acts; children report through a
  * pipe that the parent prints after reaping them, so lines never
  * interleave. Exit-time SEM_UNDO is applied by the broker after the death
- * in userspace, so the parent polls (up to 2 s) for the value to settle,
+ * in userspace; libsysv's waitpid() has it done before it returns (item
+ * 28, "undo applied when waitpid returns", checks that without a poll),
+ * but the older checks still poll (up to 2 s) for the value to settle,
  * using a "marker" semaphore the dead child also adjusted whenever the
- * expected result is "unchanged".
+ * expected result is "unchanged", so they test the undo itself.
  *
  * Lines starting with "optional:" (MSG_COPY, which SEMANTICS makes
  * optional, and the kernel's loss of a message on msgrcv EFAULT) are shown
