@@ -401,6 +401,68 @@ proc_died(int slot)
 		primd__reg_reap(&reg, pid);
 }
 
+/* pid is gone, or a zombie (dead, its pid held until it is waited for). */
+static int
+proc_dead(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1; /* reaped meanwhile */
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Reaps of unwatched pids that PRIMD_REAPED may ask for, per second. */
+#define REAPED_UNWATCHED_PER_S 32
+
+/*
+ * PRIMD_REAPED (proto.h): a client's wait() said pid is dead. Reap it now,
+ * so that its SEM_UNDO adjustments are applied before that wait returns,
+ * as the kernel's are at exit, instead of when its pidfd event comes round
+ * (doc/design.md, "Undo by the time wait returns"). At most one reap per
+ * request, and only of the dead: a watched pid whose pidfd says it exited
+ * (the reap its event would do; the event never comes, the pidfd is
+ * closed), or an unwatched pid (a process that never registered) that
+ * /proc shows gone or a zombie, at most REAPED_UNWATCHED_PER_S a second:
+ * each walks every object, and made-up pids are free to send.
+ */
+static int
+reaped(struct primd_reg *r, pid_t pid)
+{
+	static struct timespec window;
+	static int unwatched;
+	struct timespec now;
+	int slot = primd__proc_find(r, pid);
+
+	if (slot >= 0 && pidfds[slot] >= 0) {
+		if (!exited(pidfds[slot]))
+			return ESRCH; /* alive */
+		proc_died(slot);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != window.tv_sec) {
+		window = now;
+		unwatched = 0;
+	}
+	if (unwatched >= REAPED_UNWATCHED_PER_S || !proc_dead(pid))
+		return ESRCH;
+	unwatched++;
+	if (slot >= 0)
+		primd__proc_drop(r, slot); /* an entry no pidfd watched */
+	primd__reg_reap(r, pid);
+	return 0;
+}
+
 /*
  * After adoption: watch the processes the last broker watched, charged
  * without a check (they were admitted then; a smaller quota now only
@@ -1213,6 +1275,7 @@ main(int argc, char **argv)
 	reserve_take();
 	for (int i = 0; i < PRIMD_NPROCS; i++)
 		pidfds[i] = -1;
+	primd__reaped_fn = reaped;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
 		perror("primd: epoll_create1");

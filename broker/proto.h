@@ -67,6 +67,8 @@ enum primd_op {
 	PRIMD_MSGRCV,		/* msgrcv for a caller with a read-only map */
 	PRIMD_REPORT,		/* "this object looks damaged": the broker
 				   checks it itself */
+	PRIMD_REAPED,		/* "wait() said process id is dead": reap
+				   it now (see below) */
 	PRIMD_OP_MAX
 };
 
@@ -104,6 +106,19 @@ enum primd_type {
  * primd_msgrcv_req. Errors: EINVAL, EACCES, ENOMSG, E2BIG, EIDRM. On
  * success the reply is followed by struct primd_msgrcv_rep and its len
  * bytes of text (len <= msgsz and <= the broker's msgmax).
+ *
+ * PRIMD_REAPED request: id = a pid (in the broker's pid namespace, as
+ * every pid prim records), type 0 or any; sent by libsysv when wait(),
+ * waitpid(), wait3(), wait4() or waitid() reported that child dead, so
+ * that its SEM_UNDO adjustments are applied before the call returns, as
+ * the kernel applies them at exit (doc/design.md, "Undo by the time wait
+ * returns"). The broker reaps pid now, once, if it is really dead: a
+ * watched pid whose pidfd says it exited, or an unwatched one that /proc
+ * shows gone or a zombie (a few per second). Anyone may ask: reaping a
+ * dead process is what the broker does anyway. Reply err: 0 (reaped),
+ * ESRCH (alive, unknown, or over the budget: nothing done), EINVAL
+ * (pid <= 0). An older broker answers EPROTO; libsysv ignores the answer
+ * either way. No trailer.
  *
  * PRIMD_REPORT request: id (any type). The broker checks the object on
  * its own mapping (bounded); reply err: 0 if it found it sound, EIDRM if

@@ -161,6 +161,13 @@ int primd__reg_open(struct primd_reg *r, const char *statefile,
  * trailer (PRIMD_MSGRCV) goes to out, of outcap bytes. Returns the
  * trailer's length (0 if none).
  */
+/*
+ * PRIMD_REAPED (proto.h): reap process pid now if it is dead; the errno
+ * to reply. Set by primd.c, which holds the pidfds; NULL (ESRCH) where no
+ * process is watched (the fuzzers).
+ */
+extern int (*primd__reaped_fn)(struct primd_reg *r, pid_t pid);
+
 size_t primd__reg_handle(struct primd_reg *r, const struct primd_cred *cred,
 			 const struct primd_req *req, const void *in,
 			 size_t inlen, struct primd_rep *rep, void *out,

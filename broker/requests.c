@@ -574,6 +574,8 @@ do_list(struct primd_reg *r, int t, const struct primd_cred *c,
 	return ENOENT;
 }
 
+int (*primd__reaped_fn)(struct primd_reg *r, pid_t pid);
+
 size_t
 primd__trailer_max(const struct primd_info *lim)
 {
@@ -629,6 +631,12 @@ primd__reg_handle(struct primd_reg *r, const struct primd_cred *c,
 		rep->shmid = r->shmid;
 		rep->seg_size = sizeof(*r->shm);
 		rep->err = 0;
+		return 0;
+	}
+	if (q->op == PRIMD_REAPED) { /* any type: it names a process */
+		rep->err = q->id <= 0		  ? EINVAL
+			   : primd__reaped_fn == NULL ? ESRCH
+						  : primd__reaped_fn(r, q->id);
 		return 0;
 	}
 	if (q->type != PRIMD_SEM && q->type != PRIMD_MSG) {

@@ -529,3 +529,43 @@ sysv__broker_atfork_child(void)
 	atomic_store(&next_try, 0);
 	pthread_mutex_init(&mu, NULL);
 }
+
+/*
+ * For wait.c: one request, only if this process (or the parent it was
+ * forked from) has had a broker (have_limits), never waiting for the lock
+ * a signal handler's own thread may hold (trylock, a few tries over about
+ * 2 ms) nor for a broker to come up (a connection is tried once, at once);
+ * the exchange itself has PRIM_BROKER_WAIT. 0 with the reply, or -errno:
+ * -ENOSYS (no broker, never had one), -EBUSY (the lock stayed busy).
+ */
+int
+sysv__call_quick(struct primd_req *req, struct primd_rep *rep)
+{
+	int saved = errno, r, tries = 0;
+
+	if (!atomic_load_explicit(&have_limits, memory_order_acquire))
+		return -ENOSYS;
+	while (pthread_mutex_trylock(&mu) != 0) {
+		struct timespec ts = {0, 100000};
+
+		if (++tries > 20) {
+			errno = saved;
+			return -EBUSY;
+		}
+		nanosleep(&ts, NULL);
+	}
+	r = ensure_within(0);
+	if (r == 0) {
+		size_t extra = 0;
+
+		arm(wait_ms());
+		if (exchange_x(req, NULL, 0, rep, NULL, 0, &extra) != 0 ||
+		    extra != 0) {
+			disconnect();
+			r = -ENOSYS;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	errno = saved;
+	return r;
+}

@@ -140,6 +140,14 @@ SYSV_HIDDEN int sysv__registered(void);
  * err may be non-zero), or -errno when the broker cannot be reached.
  */
 SYSV_HIDDEN int sysv__call(struct primd_req *req, struct primd_rep *rep);
+/*
+ * sysv__call for wait.c, which must not make a program that never had a
+ * broker wait, nor deadlock in a signal handler: only when this process
+ * (or the one it was forked from) has reached a broker, giving up at once
+ * (-EBUSY) when another call holds the connection and (-ENOSYS) when no
+ * broker answers a single attempt. Otherwise as sysv__call.
+ */
+SYSV_HIDDEN int sysv__call_quick(struct primd_req *req, struct primd_rep *rep);
 /* semget/msgget: the id of key (by the broker), mapped; or -errno. */
 SYSV_HIDDEN int sysv__get_key(int type, int key, int flags, int nsems);
 /* IPC_INFO, SEM_INFO or MSG_INFO (cmd) of type: limits and usage. */

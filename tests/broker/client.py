@@ -23,7 +23,7 @@ MAGIC = 0x444D5250
 VERSION = 2
 OPS = {"HELLO": 1, "GET": 2, "OPEN": 3, "SET": 4, "RMID": 5, "INFO": 6,
        "STAT_INDEX": 7, "LIST": 8, "SEMOP": 9, "SEMCTL": 10, "MSGSND": 11,
-       "MSGRCV": 12, "REPORT": 13}
+       "MSGRCV": 12, "REPORT": 13, "REAPED": 14}
 TYPES = {"sem": 1, "msg": 2}
 REQ = struct.Struct("<IHHIHHiiiiIIIIQ")
 # struct primd_rep: header, struct primd_info, struct primd_stat

@@ -13,9 +13,11 @@
  * with a bounded poll before the parent acts; children report through a
  * pipe that the parent prints after reaping them, so lines never
  * interleave. Exit-time SEM_UNDO is applied by the broker after the death
- * in userspace, so the parent polls (up to 2 s) for the value to settle,
+ * in userspace; libsysv's waitpid() has it done before it returns (item
+ * 28, "undo applied when waitpid returns", checks that without a poll),
+ * but the older checks still poll (up to 2 s) for the value to settle,
  * using a "marker" semaphore the dead child also adjusted whenever the
- * expected result is "unchanged".
+ * expected result is "unchanged", so they test the undo itself.
  *
  * Lines starting with "optional:" (MSG_COPY, which SEMANTICS makes
  * optional, and the kernel's loss of a message on msgrcv EFAULT) are shown
@@ -39,6 +41,7 @@
  *   conform                 the full run
  *   conform exec-undo ID    (internal) re-executed child of item 28
  *   conform useid SEMID MSQID  (internal) item 7
+ *   conform undo-waitpid    item 28's waitpid rounds alone
  *   conform perms-owner KEY | perms-other KEY | perms-clean KEY
  *                           for tests/check_perms.sh
  */
@@ -2436,6 +2439,91 @@ t_undo(void)
 	}
 }
 
+/*
+ * 28 (issue 10, item 2): once waitpid() reports a SEM_UNDO child dead, its
+ * adjustments are applied: no poll here, the values are read at once.
+ * Each round: the semaphore at 1, a child takes it with SEM_UNDO and then
+ * _exit()s or is SIGKILLed; every third round a second child waits for the
+ * unit meanwhile, and the undo hands it over (value 0, GETNCNT 0). The
+ * line says how many rounds were wrong.
+ */
+#define UNDO_ROUNDS 200
+
+static int undo_go = -1; /* the child's end of the "exit now" pipe */
+
+static void
+k_undo_take(void)
+{
+	/* ca: the set. It exits when told (a byte on undo_go), unless it is
+	 * SIGKILLed first. */
+	int r = op1(ca, 0, -1, SEM_UNDO);
+	char c = r == 0 ? 'y' : 'n';
+
+	if (write(1, &c, 1) != 1)
+		_exit(3);
+	while (read(undo_go, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static void
+t_undo_waitpid(void)
+{
+	int s = mksem(IPC_PRIVATE, 1, 0600);
+	int nbad = 0, badval = 0, badncnt = 0, badzcnt = 0, lost = 0;
+
+	for (int i = 0; i < UNDO_ROUNDS; i++) {
+		struct kid k, w = {-1, -1};
+		int st, v, n, z, want = 1;
+		char c = 0;
+
+		int go[2];
+
+		MUST(setval(s, 0, 1));
+		MUST(pipe(go));
+		ca = s;
+		undo_go = go[0];
+		k = spawn(k_undo_take);
+		close(go[0]);
+		if (k.pid < 0) {
+			close(go[1]);
+			break;
+		}
+		if (read(k.fd, &c, 1) != 1 || c != 'y')
+			lost++;
+		if (i % 3 == 0) {
+			w = spawn(k_p0_1);
+			WAITED(ncnt(s, 0) == 1, "undo round waiter");
+			want = 0;
+		}
+		if (i % 2)
+			MUST(write(go[1], "x", 1));
+		else
+			kill(k.pid, SIGKILL);
+		close(go[1]);
+		if (waitpid(k.pid, &st, 0) != k.pid)
+			lost++;
+		v = getval(s, 0);
+		n = ncnt(s, 0);
+		z = zcnt(s, 0);
+		if (v != want || n != 0 || z != 0)
+			nbad++;
+		badval += v != want;
+		badncnt += n != 0;
+		badzcnt += z != 0;
+		close(k.fd);
+		if (w.pid > 0) {
+			if (reap(w.pid, 0) < 0)
+				lost++;
+			close(w.fd);
+		}
+	}
+	P("28 undo applied when waitpid returns: %d rounds, %d wrong "
+	  "(GETVAL %d, GETNCNT %d, GETZCNT %d), %d lost",
+	  UNDO_ROUNDS, nbad, badval, badncnt, badzcnt, lost);
+	P("28 undo at waitpid, set removed -> %s", rmsem(s));
+}
+
 /* ---- 29-40: message queues ----------------------------------------------- */
 
 static void
@@ -3854,6 +3942,11 @@ main(int argc, char **argv)
 		return perms_other((key_t)strtol(argv[2], NULL, 0));
 	if (argc == 3 && strcmp(argv[1], "perms-clean") == 0)
 		return perms_clean((key_t)strtol(argv[2], NULL, 0));
+	if (argc == 2 && strcmp(argv[1], "undo-waitpid") == 0) {
+		t_undo_waitpid(); /* alone, for experiments */
+		cleanup();
+		return 0;
+	}
 	if (argc != 1) {
 		fprintf(stderr, "usage: conform "
 				"[perms-owner|perms-other|perms-clean KEY]\n");
@@ -3881,6 +3974,7 @@ main(int argc, char **argv)
 	t_times();
 	t_setval();
 	t_undo();
+	t_undo_waitpid();
 	t_semset();
 	t_msgbasic();
 	t_fit();

@@ -660,7 +660,8 @@ build(struct in *in, struct sent *s)
 	q->magic = PRIMD_MAGIC;
 	q->version = PRIMD_VERSION;
 	q->seq = (uint32_t)nrequests;
-	q->op = bop < 240 ? (uint16_t)(1 + bop % 13) : (uint16_t)(bop - 240);
+	q->op = bop < 240 ? (uint16_t)(1 + bop % (PRIMD_OP_MAX - 1))
+			 : (uint16_t)(bop - 240);
 	switch (bt % 8) {
 	case 0:
 	case 1:
@@ -842,6 +843,8 @@ oracle(const struct sent *s, const struct primd_rep *p, size_t outlen,
 		expect = EINVAL;
 	else if (q->op == PRIMD_HELLO)
 		expect = 0;
+	else if (q->op == PRIMD_REAPED) /* any type; no pidfds here */
+		expect = q->id <= 0 ? EINVAL : ESRCH;
 	else if (t < 0)
 		expect = EINVAL;
 	if (expect >= 0 && p->err != expect)
