@@ -516,9 +516,17 @@ sysv__get_key(int type, int key, int flags, int nsems)
 		return r;
 	if (rep.err != 0)
 		return -rep.err;
-	/* Map it now: the first data-path call then needs no broker. */
+	/*
+	 * Map it now: the first data-path call then needs no broker. Its
+	 * failure is not the caller's (that call maps it again), and
+	 * neither is the errno a failed shmat or malloc left: semget and
+	 * msgget change errno only when they fail.
+	 */
+	int saved = errno;
+
 	if (get_from(type, &rep, gen, &o) == 0)
 		sysv__put(o);
+	errno = saved;
 	return rep.id;
 }
 
