@@ -65,6 +65,7 @@ cat > "$dir/slowt.c" <<'CEOF'
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <time.h>
 
@@ -122,6 +123,32 @@ int main(int argc, char **argv) {
 			n++;
 		}
 		printf("%ld %s\n", n, r == 0 ? "none" : strerror(errno));
+		return 0;
+	}
+	if (strcmp(argv[1], "errno") == 0) {
+		/*
+		 * No address space left for the segment of a new set: semget
+		 * still succeeds (its first use maps it), and must leave
+		 * errno alone, whatever the failed shmat set.
+		 */
+		struct rlimit rl;
+		char line[256];
+		long kb = -1;
+		FILE *f;
+		int e;
+
+		if (semget(IPC_PRIVATE, 1, 0600) < 0) { perror("semget"); return 1; }
+		if ((f = fopen("/proc/self/status", "r")) == NULL) return 1;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "VmSize: %ld", &kb) == 1)
+				break;
+		fclose(f);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)kb * 1024;
+		if (kb < 0 || setrlimit(RLIMIT_AS, &rl) != 0) return 1;
+		errno = 0;
+		s = semget(IPC_PRIVATE, 1, 0600);
+		e = errno;
+		printf("%s %d\n", s < 0 ? "-1" : "id", e);
 		return 0;
 	}
 	if (strcmp(argv[1], "get") == 0) {
@@ -196,6 +223,15 @@ elif command -v setpriv >/dev/null 2>&1 && $NOBODY test -x "$dir/slowt"; then
 	stop_broker
 else
 	echo "check_slowbroker: SKIP part 1: cannot become uid 65534"
+fi
+
+# A semget whose eager mapping fails still succeeds, errno untouched.
+if [ "$mode" = all ]; then
+	start_broker
+	out=$(PRIM_BROKER_WAIT=5000 "$dir/slowt" errno) || fail "errno: $out"
+	[ "$out" = "id 0" ] || fail "semget with no address space left: '$out', expected 'id 0'"
+	ok "semget whose segment cannot be mapped: success, errno kept"
+	stop_broker
 fi
 
 # 2. connect() to a full backlog gives up within PRIM_BROKER_WAIT: in a
