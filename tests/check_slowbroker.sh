@@ -14,6 +14,11 @@
 #      blocked in connect() forever. Each must fail with ENOSYS within
 #      about PRIM_BROKER_WAIT.
 #
+# With the broker running: a semget whose set cannot be mapped (RLIMIT_AS)
+# succeeds with errno untouched, and a fork child whose parent had a
+# thread waiting in semop detaches the set when it removes it (the
+# thread's reference, of a thread the child does not have, kept it).
+#
 # Needs root (to become nobody, to unshare a network namespace); skips
 # what it cannot do.
 set -eu
@@ -60,6 +65,7 @@ trap 'exit 1' INT TERM HUP
 
 cat > "$dir/slowt.c" <<'CEOF'
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +73,31 @@ cat > "$dir/slowt.c" <<'CEOF'
 #include <sys/msg.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 struct mbuf { long t; char x[8]; };
+
+static void *waiter(void *p) {
+	struct sembuf down = {0, -1, 0};
+
+	semop(*(int *)p, &down, 1); /* until the set is removed */
+	return NULL;
+}
+
+/* Shared memory segments attached (the registry's included). */
+static int sysv_maps(void) {
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, "/SYSV") != NULL;
+	if (f != NULL)
+		fclose(f);
+	return n;
+}
 
 static long ms(void) {
 	struct timespec ts;
@@ -151,6 +179,34 @@ int main(int argc, char **argv) {
 		printf("%s %d\n", s < 0 ? "-1" : "id", e);
 		return 0;
 	}
+	if (strcmp(argv[1], "fork") == 0) {
+		/*
+		 * A thread waits in semop, holding the cache's reference on
+		 * the set, when the process forks. The child removes the
+		 * set: the thread is not there, so its reference must not
+		 * keep the segment attached in the child.
+		 */
+		pthread_t th;
+		struct timespec pause = {0, 200000000};
+		int before, after, st;
+		pid_t pid;
+
+		if ((s = semget(IPC_PRIVATE, 1, 0600)) < 0) { perror("semget"); return 1; }
+		pthread_create(&th, NULL, waiter, &s);
+		nanosleep(&pause, NULL);
+		if ((pid = fork()) == 0) {
+			before = sysv_maps();
+			if (semctl(s, 0, IPC_RMID) != 0) _exit(2);
+			after = sysv_maps();
+			printf("%d %d\n", before, after);
+			fflush(stdout);
+			_exit(before > after ? 0 : 1);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid) return 1;
+		semctl(s, 0, IPC_RMID); /* the parent's copy of the removal */
+		pthread_join(th, NULL);
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	}
 	if (strcmp(argv[1], "get") == 0) {
 		long t0 = ms();
 		int e;
@@ -164,7 +220,7 @@ int main(int argc, char **argv) {
 	return 2;
 }
 CEOF
-$CC -O2 -Wall -o "$dir/slowt" "$dir/slowt.c" || fail "cannot compile"
+$CC -O2 -Wall -o "$dir/slowt" "$dir/slowt.c" -lpthread || fail "cannot compile"
 chmod 0755 "$dir/slowt"
 
 start_broker() {
@@ -231,6 +287,9 @@ if [ "$mode" = all ]; then
 	out=$(PRIM_BROKER_WAIT=5000 "$dir/slowt" errno) || fail "errno: $out"
 	[ "$out" = "id 0" ] || fail "semget with no address space left: '$out', expected 'id 0'"
 	ok "semget whose segment cannot be mapped: success, errno kept"
+	out=$(PRIM_BROKER_WAIT=5000 timeout 30 "$dir/slowt" fork) ||
+		fail "fork: the child kept a removed set attached ('$out': attached before, after)"
+	ok "fork while a thread waits: the child detaches the set it removes ($out)"
 	stop_broker
 fi
 
