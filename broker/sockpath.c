@@ -16,7 +16,9 @@
  * at once. No allocation; not async-signal-safe (snprintf, realpath).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sockpath.h"
@@ -219,8 +222,77 @@ primd__dir_check(const char *dir, char *why, size_t n)
 	return dir_check(dir, real, why, n);
 }
 
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * connect() on a non-blocking fd, waiting at most wait_ms: a blocking one
+ * waits forever once the listen backlog is full (a broker stopped, or
+ * overwhelmed), with libsysv's mutex held. A Unix socket whose backlog is
+ * full says EAGAIN at once rather than EINPROGRESS: try again after a
+ * sleep of 1 ms doubling to 50 ms. EINPROGRESS (elsewhere) is waited for
+ * with poll. 0 or -errno, -ETIMEDOUT past the wait.
+ */
+static int
+connect_within(int fd, const struct sockaddr_un *sa, long wait_ms)
+{
+	long deadline = mono_ms() + wait_ms, pause = 1, left;
+
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EINPROGRESS)
+			break;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if ((left = deadline - mono_ms()) <= 0)
+			return -ETIMEDOUT;
+		if (pause > left)
+			pause = left;
+		struct timespec ts = {pause / 1000, (pause % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		if (pause < 50)
+			pause *= 2;
+	}
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int e = 0, k;
+		socklen_t len = sizeof(e);
+
+		if ((left = deadline - mono_ms()) <= 0)
+			return -ETIMEDOUT;
+		k = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		if (k <= 0)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+			return -errno;
+		return -e;
+	}
+}
+
+/* Back to blocking: what the callers of primd__connect expect. */
+static int
+set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+		return -errno;
+	return 0;
+}
+
 int
-primd__connect(const char *path, char *why, size_t n)
+primd__connect(const char *path, char *why, size_t n, long wait_ms)
 {
 	char dir[SUN_MAX], real[PATH_MAX];
 	struct sockaddr_un sa;
@@ -263,19 +335,19 @@ primd__connect(const char *path, char *why, size_t n)
 	}
 	if (!S_ISSOCK(st.st_mode))
 		return say(-EPERM, why, n, "%s is not a socket", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		int e = errno;
 
 		return say(-e, why, n, "socket: %s", strerror(e));
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-
+	if ((r = connect_within(fd, &sa, wait_ms)) != 0 ||
+	    (r = set_blocking(fd)) != 0) {
 		close(fd);
-		return say(-e, why, n, "%s: %s", path,
-			   e == ECONNREFUSED ? "no broker listens there"
-					     : strerror(e));
+		return say(r, why, n, "%s: %s", path,
+			   r == -ECONNREFUSED ? "no broker listens there"
+			   : r == -ETIMEDOUT  ? "the broker accepts no connection"
+					      : strerror(-r));
 	}
 	if ((r = peer_uid(fd, &uid)) != 0) {
 		close(fd);

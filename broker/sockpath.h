@@ -50,15 +50,18 @@ int primd__dir_check(const char *dir, char *why, size_t n);
 /*
  * Connect to the broker on path: primd__dir_check of its directory, then
  * the path must be a socket (lstat), then connect (SOCK_SEQPACKET,
- * SOCK_CLOEXEC, blocking), then the peer's SO_PEERCRED uid must be 0 or
- * the caller's effective uid. Returns the connected descriptor, or:
+ * SOCK_CLOEXEC), waiting at most wait_ms (0: once) while the broker's
+ * listen backlog is full, then the peer's SO_PEERCRED uid must be 0 or
+ * the caller's effective uid. The descriptor is left blocking. Returns
+ * the connected descriptor, or:
  *   -EPERM          refused (an unsafe directory, not a socket, a broker
  *                   of another uid): waiting will not help;
  *   -EACCES         the caller may not reach or connect to it;
  *   -ENOENT, -ECONNREFUSED   no broker listens there (yet);
+ *   -ETIMEDOUT      its backlog stayed full for wait_ms;
  *   another -errno.
  * why is filled on every failure.
  */
-int primd__connect(const char *path, char *why, size_t n);
+int primd__connect(const char *path, char *why, size_t n, long wait_ms);
 
 #endif

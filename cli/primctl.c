@@ -91,7 +91,7 @@ static int
 bconnect(const char *path)
 {
 	struct timeval tv = {.tv_sec = 5};
-	int fd = primd__connect(path, why, sizeof(why));
+	int fd = primd__connect(path, why, sizeof(why), 5000);
 
 	if (fd < 0)
 		return fd;

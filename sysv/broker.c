@@ -106,7 +106,8 @@ disconnect(void)
  * second (a creation may take a while on a loaded machine); past it, the
  * connection is dropped, as for a broker that died, and the call fails
  * with ENOSYS. A request it may still carry out later (a creation, a
- * removal) is then the caller's to check, as after a crash.
+ * removal, a message sent or taken, a proxied semop) is then the caller's
+ * to check, as after a crash: it is never sent twice (retryable()).
  */
 static long xdeadline;
 
@@ -277,7 +278,10 @@ connect_broker(long wait)
 
 		if (primd__sock_path(path, sizeof(path), 0) != 0)
 			break;
-		fd = primd__connect(path, NULL, 0);
+		/* A full listen backlog (a stopped broker) would block
+		 * connect() forever, with mu held: within the wait. */
+		long cleft = deadline - now_ms();
+		fd = primd__connect(path, NULL, 0, cleft > 0 ? cleft : 0);
 		if (fd >= 0) {
 			bfd = fd;
 			bpid = getpid();
@@ -340,13 +344,21 @@ ensure(void)
 	return ensure_within(wait_ms());
 }
 
-/* May a request be sent again after the connection broke mid-way? Not one
- * that creates a new object or removes one: it may have been done. */
+/*
+ * May a request be sent again after the connection broke mid-way, or the
+ * broker did not answer in time? Not one that does something twice when
+ * done twice: the broker still carries out what it received on a
+ * connection the client dropped, so a slow broker did the first one too.
+ * So no creation, removal, message sent or taken, nor semop (the broker
+ * does it for a caller without a read-write mapping; even one that only
+ * waits for zero, to keep the rule simple). They fail with ENOSYS.
+ */
 static int
 retryable(const struct primd_req *req)
 {
-	if (req->op == PRIMD_RMID || req->op == PRIMD_MSGRCV)
-		return 0;	/* a message may have been taken */
+	if (req->op == PRIMD_RMID || req->op == PRIMD_MSGRCV ||
+	    req->op == PRIMD_MSGSND || req->op == PRIMD_SEMOP)
+		return 0;
 	if (req->op == PRIMD_GET &&
 	    (req->key == 0 || ((req->flags & 01000) && (req->flags & 02000))))
 		return 0; /* IPC_PRIVATE, or IPC_CREAT | IPC_EXCL */

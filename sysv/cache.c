@@ -30,9 +30,14 @@
  * using it and the next call maps what it may: a process that dropped
  * root does not keep writing root's objects through root's mapping.
  *
- * After fork the child inherits the mappings and the cache as they are;
- * references held by threads that do not exist in the child are never
- * dropped, which only keeps a removed object mapped.
+ * After fork the child inherits the mappings and the cache, with the
+ * references of threads that do not exist in the child: never dropped,
+ * they kept a removed object mapped and its slot unusable (every call on
+ * its index then made a temporary mapping). The child drops them
+ * (sysv__cache_atfork_child): each thread counts the references it holds
+ * (held), so the child knows the forking thread holds none, every
+ * reference left belongs to a thread that is gone. Slots below used[]
+ * are the only ones that were ever installed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +60,8 @@
 
 static struct sysv_obj cache[2][SYSV_IPCMNI];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread unsigned long held; /* slot references of this thread */
+static _Atomic unsigned used[2];	    /* 1 + highest index installed */
 
 static struct sysv_obj *
 slot(int type, int id)
@@ -108,6 +115,7 @@ sysv__put(struct sysv_obj *o)
 		errno = saved;
 		return;
 	}
+	held--;
 	/* CACHE_2: our reads of the mapping come before; pairs with cleanup. */
 	old = atomic_fetch_sub_explicit(&o->ctl, 1, memory_order_release);
 	if ((old & C_REFS) == 1 && (old & ~C_REFS) == C_DYING)
@@ -262,6 +270,11 @@ install(struct sysv_obj *e, struct sysv_obj *tmp, struct sysv_obj **op)
 		if (atomic_compare_exchange_weak_explicit(
 			&e->ctl, &exp, C_BUSY | 1, memory_order_acquire,
 			memory_order_relaxed)) {
+			unsigned i = (unsigned)(e - cache[tmp->type - 1]) + 1;
+
+			held++;
+			if (atomic_load(&used[tmp->type - 1]) < i)
+				atomic_store(&used[tmp->type - 1], i); /* mu */
 			e->id = tmp->id;
 			e->type = tmp->type;
 			e->temp = 0;
@@ -303,6 +316,7 @@ lookup(int type, int id, struct sysv_obj **op)
 
 	/* CACHE_1: see the installed fields; pairs with install. */
 	old = atomic_fetch_add_explicit(&e->ctl, 1, memory_order_acquire);
+	held++;
 	if (!(old & C_VALID)) {
 		sysv__put(e);
 		return 0;
@@ -516,9 +530,17 @@ sysv__get_key(int type, int key, int flags, int nsems)
 		return r;
 	if (rep.err != 0)
 		return -rep.err;
-	/* Map it now: the first data-path call then needs no broker. */
+	/*
+	 * Map it now: the first data-path call then needs no broker. Its
+	 * failure is not the caller's (that call maps it again), and
+	 * neither is the errno a failed shmat or malloc left: semget and
+	 * msgget change errno only when they fail.
+	 */
+	int saved = errno;
+
 	if (get_from(type, &rep, gen, &o) == 0)
 		sysv__put(o);
+	errno = saved;
 	return rep.id;
 }
 
@@ -529,6 +551,7 @@ sysv__forget(int type, int id)
 	uint64_t old;
 
 	old = atomic_fetch_add_explicit(&e->ctl, 1, memory_order_acquire);
+	held++;
 	if ((old & C_VALID) && e->id == id)
 		retire(e);
 	sysv__put(e);
@@ -568,4 +591,38 @@ void
 sysv__cache_atfork_child(void)
 {
 	pthread_mutex_init(&mu, NULL);
+	/*
+	 * Only this thread exists now. A reference of its own means fork
+	 * was called by a signal handler that interrupted a call here:
+	 * which slot it holds is not known, so keep them all, as they are.
+	 */
+	if (held != 0)
+		return;
+	for (int t = 0; t < 2; t++) {
+		unsigned n = atomic_load(&used[t]);
+
+		for (unsigned i = 0; i < n && i < SYSV_IPCMNI; i++) {
+			struct sysv_obj *e = &cache[t][i];
+			uint64_t c = atomic_load(&e->ctl);
+
+			/*
+			 * BUSY: a thread that is gone was filling or
+			 * detaching it, its fields are half-written: leave
+			 * it, calls on its index map temporarily.
+			 */
+			if ((c & C_BUSY) || (c & C_REFS) == 0)
+				continue;
+			if ((c & ~C_REFS) == C_DYING) {
+				/* Its last user is gone: detach it now. */
+				int saved = errno;
+
+				detach(e);
+				e->id = -1;
+				errno = saved;
+				atomic_store(&e->ctl, 0);
+			} else {
+				atomic_store(&e->ctl, c & ~C_REFS);
+			}
+		}
+	}
 }
