@@ -110,11 +110,14 @@ disconnect(void)
  * to check, as after a crash: it is never sent twice (retryable()).
  */
 static long xdeadline;
+/* The least arm() gives; sysv__registered lowers it for its one try
+ * (under mu). */
+static long arm_floor = 1000;
 
 static void
 arm(long wait)
 {
-	xdeadline = now_ms() + (wait < 1000 ? 1000 : wait);
+	xdeadline = now_ms() + (wait < arm_floor ? arm_floor : wait);
 }
 
 /* Wait until bfd is ready for events, within the deadline. 0 or -1. */
@@ -501,8 +504,15 @@ sysv__registered(void)
 	saved = errno;
 	if (pthread_mutex_trylock(&mu) != 0)
 		return 0; /* someone is talking to the broker already */
+	/*
+	 * A data-path call never waits for the broker: a stopped one still
+	 * accepts connections (its backlog), and the HELLO would take the
+	 * exchanges' whole second. 20 ms, then again a second later.
+	 */
+	arm_floor = 20;
 	if (!atomic_load(&registered) && ensure_within(0) != 0)
 		atomic_store(&next_try, now_ms() + 1000);
+	arm_floor = 1000;
 	pthread_mutex_unlock(&mu);
 	errno = saved;
 	return 0;

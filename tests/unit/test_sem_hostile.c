@@ -479,20 +479,28 @@ test_live_churn(void **state)
  * a one-semaphore set, the SEM_8 check in decide_ops). The set lies at the
  * start of a PROT_NONE reservation, so a read past it faults.
  */
-static uint32_t flip_stop;
+static uint32_t flip_stop, flip_pause, flip_parked;
 
 static void *
 flip_dist(void *arg)
 {
 	struct prim_semset *h = arg;
 
-	while (!ck_pr_load_32(&flip_stop))
+	while (!ck_pr_load_32(&flip_stop)) {
+		/* Parked while the set is made again (not a race to test). */
+		if (ck_pr_load_32(&flip_pause)) {
+			ck_pr_store_32(&flip_parked, 1);
+			while (ck_pr_load_32(&flip_pause))
+				ck_pr_stall();
+			ck_pr_store_32(&flip_parked, 0);
+		}
 		for (uint32_t i = 0; i < h->nslots; i++) {
 			uint16_t *d = slot_dist(h, slot_at(h, i));
 
 			ck_pr_store_16(&d[0], 0);
 			ck_pr_store_16(&d[0], 65535);
 		}
+	}
 	return NULL;
 }
 
@@ -522,8 +530,14 @@ test_numbers_flipped_while_deciding(void **state)
 	assert_int_equal(prim_semset_open(mem, len, &fs), 0);
 	assert_int_equal(pthread_create(&t, NULL, flip_dist, hdr(fs)), 0);
 	while (now_s() < end) {
+		ck_pr_store_32(&flip_pause, 1);
+		while (!ck_pr_load_32(&flip_parked))
+			ck_pr_stall();
 		assert_int_equal(prim_semset_init(mem, len, &a), 0);
 		((struct prim_semset_shm *)(void *)mem)->slots_hw = a.nslots;
+		ck_pr_store_32(&flip_pause, 0);
+		while (ck_pr_load_32(&flip_parked))
+			ck_pr_stall();
 		assert_int_equal(prim_semset_open(mem, len, &s), 0);
 		for (int k = 0; k < 1000; k++, calls++) {
 			int r = prim_sem_op(s, ops, 2);
