@@ -333,11 +333,13 @@ out:
 static int
 ours(int dirfd, const char *path, int flags)
 {
-	if (busy || (flags & O_ACCMODE) != O_RDONLY ||
+	int p = which(dirfd, path); /* first: most opens stop here */
+
+	if (p == P_NONE || busy || (flags & O_ACCMODE) != O_RDONLY ||
 	    (flags & (O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH |
 		      (O_TMPFILE & ~O_DIRECTORY))) != 0)
 		return P_NONE;
-	return which(dirfd, path);
+	return p;
 }
 
 static int
@@ -436,9 +438,8 @@ do_fopen(const char *path, const char *mode, fopen_fn _Atomic *slot,
 	fopen_fn f;
 	int p, fd;
 
-	if (!busy && mode != NULL && mode[0] == 'r' &&
-	    strchr(mode, '+') == NULL &&
-	    (p = which(AT_FDCWD, path)) != P_NONE &&
+	if ((p = which(AT_FDCWD, path)) != P_NONE && !busy && mode != NULL &&
+	    mode[0] == 'r' && strchr(mode, '+') == NULL &&
 	    (fd = generate(p, strchr(mode, 'e') != NULL)) >= 0) {
 		int saved = errno;
 		FILE *fp = fdopen(fd, "r");
