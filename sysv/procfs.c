@@ -54,7 +54,6 @@ enum { P_NONE, P_SEM, P_MSG, P_SHM };
 typedef int (*openat_fn)(int, const char *, int, ...);
 typedef FILE *(*fopen_fn)(const char *, const char *);
 
-static _Atomic(openat_fn) real_openat;
 static _Atomic(fopen_fn) real_fopen, real_fopen64;
 static __thread int resolving; /* dlsym is running */
 static __thread int busy;      /* we are generating a file */
@@ -74,16 +73,37 @@ resolve(void *_Atomic *slot, const char *name)
 	return f;
 }
 
+/*
+ * Each function forwards to its own real counterpart, not to one of them:
+ * another interposer after us (fakeroot wraps open but not openat) and
+ * glibc's own checks (__open_2 aborts on O_CREAT without a mode) see the
+ * call the program made.
+ */
+enum { F_OPEN, F_OPEN64, F_OPENAT, F_OPENAT64, F_OPEN_2, F_OPEN64_2,
+       F_OPENAT_2, F_OPENAT64_2, F_N };
+static const char *const fname[F_N] = {
+	"open", "open64", "openat", "openat64",
+	"__open_2", "__open64_2", "__openat_2", "__openat64_2",
+};
+static void *_Atomic freal[F_N];
+
+static void *
+real(int f)
+{
+	void *p = resolve(&freal[f], fname[f]);
+
+	if (p == NULL)
+		errno = ENOSYS;
+	return p;
+}
+
+/* The kernel's file, through the real openat. */
 static int
 sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	openat_fn f = resolve((void *_Atomic *)&real_openat, "openat");
+	openat_fn f = (openat_fn)real(F_OPENAT);
 
-	if (f == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(dirfd, path, flags, mode);
+	return f == NULL ? -1 : f(dirfd, path, flags, mode);
 }
 
 static int
@@ -342,14 +362,13 @@ ours(int dirfd, const char *path, int flags)
 	return p;
 }
 
+/* Ours: the memfd (>= 0). Not ours, or not made: -1, errno untouched. */
 static int
-do_openat(int dirfd, const char *path, int flags, mode_t mode)
+try_ours(int dirfd, const char *path, int flags)
 {
-	int p = ours(dirfd, path, flags), fd;
+	int p = ours(dirfd, path, flags);
 
-	if (p != P_NONE && (fd = generate(p, flags & O_CLOEXEC)) >= 0)
-		return fd;
-	return sys_openat(dirfd, path, flags, mode);
+	return p == P_NONE ? -1 : generate(p, flags & O_CLOEXEC);
 }
 
 #define NEEDS_MODE(f) (((f) & O_CREAT) != 0 || ((f) & O_TMPFILE) == O_TMPFILE)
@@ -364,40 +383,56 @@ do_openat(int dirfd, const char *path, int flags, mode_t mode)
 		}                                                       \
 	} while (0)
 
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+typedef int (*openat2_fn)(int, const char *, int);
+
+#define OPEN_BODY(F)                                                    \
+	mode_t mode = 0;                                                \
+	open_fn f;                                                      \
+	int fd;                                                         \
+                                                                        \
+	MODE_ARG(flags, mode);                                          \
+	if ((fd = try_ours(AT_FDCWD, path, flags)) >= 0)                \
+		return fd;                                              \
+	if ((f = (open_fn)real(F)) == NULL)                             \
+		return -1;                                              \
+	return f(path, flags, mode)
+
+#define OPENAT_BODY(F)                                                  \
+	mode_t mode = 0;                                                \
+	openat_fn f;                                                    \
+	int fd;                                                         \
+                                                                        \
+	MODE_ARG(flags, mode);                                          \
+	if ((fd = try_ours(dirfd, path, flags)) >= 0)                   \
+		return fd;                                              \
+	if ((f = (openat_fn)real(F)) == NULL)                           \
+		return -1;                                              \
+	return f(dirfd, path, flags, mode)
+
 SYSV_EXPORT int
 open(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	MODE_ARG(flags, mode);
-	return do_openat(AT_FDCWD, path, flags, mode);
+	OPEN_BODY(F_OPEN);
 }
 
 SYSV_EXPORT int
 open64(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	MODE_ARG(flags, mode);
-	return do_openat(AT_FDCWD, path, flags | O_LARGEFILE, mode);
+	OPEN_BODY(F_OPEN64);
 }
 
 SYSV_EXPORT int
 openat(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	MODE_ARG(flags, mode);
-	return do_openat(dirfd, path, flags, mode);
+	OPENAT_BODY(F_OPENAT);
 }
 
 SYSV_EXPORT int
 openat64(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	MODE_ARG(flags, mode);
-	return do_openat(dirfd, path, flags | O_LARGEFILE, mode);
+	OPENAT_BODY(F_OPENAT64);
 }
 
 int __open_2(const char *, int);
@@ -406,29 +441,49 @@ int __openat_2(int, const char *, int);
 int __openat64_2(int, const char *, int);
 
 /* _FORTIFY_SOURCE's forms, called when the flags are not constant: they
- * take no mode (a creation goes to open itself). */
+ * take no mode. */
+#define OPEN2_BODY(F)                                                   \
+	open2_fn f;                                                     \
+	int fd;                                                         \
+                                                                        \
+	if ((fd = try_ours(AT_FDCWD, path, flags)) >= 0)                \
+		return fd;                                              \
+	if ((f = (open2_fn)real(F)) == NULL)                            \
+		return -1;                                              \
+	return f(path, flags)
+
+#define OPENAT2_BODY(F)                                                 \
+	openat2_fn f;                                                   \
+	int fd;                                                         \
+                                                                        \
+	if ((fd = try_ours(dirfd, path, flags)) >= 0)                   \
+		return fd;                                              \
+	if ((f = (openat2_fn)real(F)) == NULL)                          \
+		return -1;                                              \
+	return f(dirfd, path, flags)
+
 SYSV_EXPORT int
 __open_2(const char *path, int flags)
 {
-	return do_openat(AT_FDCWD, path, flags, 0);
+	OPEN2_BODY(F_OPEN_2);
 }
 
 SYSV_EXPORT int
 __open64_2(const char *path, int flags)
 {
-	return do_openat(AT_FDCWD, path, flags | O_LARGEFILE, 0);
+	OPEN2_BODY(F_OPEN64_2);
 }
 
 SYSV_EXPORT int
 __openat_2(int dirfd, const char *path, int flags)
 {
-	return do_openat(dirfd, path, flags, 0);
+	OPENAT2_BODY(F_OPENAT_2);
 }
 
 SYSV_EXPORT int
 __openat64_2(int dirfd, const char *path, int flags)
 {
-	return do_openat(dirfd, path, flags | O_LARGEFILE, 0);
+	OPENAT2_BODY(F_OPENAT64_2);
 }
 
 static FILE *
