@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/msg.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -231,9 +232,12 @@ cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The kernel's shm file without the broker's segments. */
+/*
+ * The kernel's shm file without the broker's segments into b; or, with si,
+ * those segments' share taken off SHM_INFO's figures instead.
+ */
 static int
-gen_shm(struct buf *b)
+gen_shm(struct buf *b, struct shm_info *si)
 {
 	int *hide = NULL, nhide = 0, cap = 0, fd, rc = -1;
 	char chunk[4096];
@@ -287,11 +291,27 @@ gen_shm(struct buf *b)
 
 		nl = strchr(line, '\n');
 		nl = nl != NULL ? nl + 1 : line + strlen(line);
-		if (line != in.p && sscanf(line, "%*d %d", &shmid) == 1 &&
-		    bsearch(&shmid, hide, (size_t)nhide, sizeof(int),
-			    cmp_int) != NULL)
-			continue;
-		put(b, "%.*s", (int)(nl - line), line);
+		int mine = line != in.p &&
+			   sscanf(line, "%*d %d", &shmid) == 1 &&
+			   bsearch(&shmid, hide, (size_t)nhide, sizeof(int),
+				   cmp_int) != NULL;
+		unsigned long size, rss, swp;
+
+		if (si == NULL) {
+			if (!mine)
+				put(b, "%.*s", (int)(nl - line), line);
+		} else if (mine &&
+			   sscanf(line,
+				  "%*d %*d %*o %lu %*d %*d %*u %*u %*u %*u "
+				  "%*u %*u %*u %*u %lu %lu",
+				  &size, &rss, &swp) == 3) {
+			unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
+
+			si->used_ids--;
+			si->shm_tot -= (size + pg - 1) / pg;
+			si->shm_rss -= rss / pg;
+			si->shm_swp -= swp / pg;
+		}
 	}
 	rc = b->err ? -1 : 0;
 out:
@@ -318,7 +338,7 @@ generate(int p, int cloexec)
 	    sysv__ent(PRIMD_SEM, 0) == NULL)
 		goto out;
 	if (p == P_SHM)
-		r = gen_shm(&b);
+		r = gen_shm(&b, NULL);
 	else
 		r = gen_objs(&b, p == P_SEM ? PRIMD_SEM : PRIMD_MSG);
 	if (r != 0 || b.err)
@@ -347,6 +367,25 @@ out:
 	busy = 0;
 	errno = saved;
 	return fd;
+}
+
+void
+sysv__shm_info_hide(struct shm_info *si)
+{
+	struct primd_info info;
+	struct shm_info c = *si;
+	struct buf b = {0};
+	int saved = errno;
+
+	if (busy)
+		return;
+	busy = 1;
+	if (sysv__info(PRIMD_SEM, SEM_INFO, &info) == 0 &&
+	    sysv__ent(PRIMD_SEM, 0) != NULL && gen_shm(&b, &c) == 0)
+		*si = c;
+	free(b.p);
+	busy = 0;
+	errno = saved;
 }
 
 /* A read-only open we answer: no creation, no write, not a directory. */

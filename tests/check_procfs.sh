@@ -6,7 +6,7 @@
 # sent and received, one semop) and one shm segment; then the listing:
 # /proc/sysvipc/sem, msg and shm (cat: open; checked to be exactly in the
 # kernel's column layout), `ipcs -s -q -m` with -p, -t, -c and -u (util-
-# linux: fopen), and /proc/sysvipc/sem and msg as read by uid 65534 (the
+# linux: fopen; -u asks SEM_INFO, MSG_INFO and SHM_INFO), and /proc/sysvipc/sem and msg as read by uid 65534 (the
 # kernel lists every object to everyone). Ids, pids and times are
 # normalised (ids to their order, a non-zero pid to P, a time to T or 0).
 # Three runs: the kernel; libsysv preloaded with a private broker; and
@@ -94,8 +94,8 @@ listing() {
 		echo "== ipcs -q -s -m $o"
 		ipcs -q -s -m $o | norm_ipcs
 	done
-	echo "== ipcs -u -q -s"
-	ipcs -u -q -s | norm_ipcs
+	echo "== ipcs -u"
+	ipcs -u | norm_ipcs
 }
 
 if [ "${1:-}" = --inner ]; then
