@@ -8,8 +8,8 @@
  *
  * open, open64, openat, openat64, their fortified forms (__open_2, ...),
  * fopen and fopen64 are interposed. A read-only open of exactly one of
- * the three paths (openat: with AT_FDCWD or an absolute path) gets a
- * memfd holding the content generated now, positioned at 0:
+ * the three absolute paths (whatever openat's dirfd) gets a memfd
+ * holding the content generated now, positioned at 0:
  *   - sem and msg: the kernel's header and one line per live object of
  *     the broker's registry, in index order, in the kernel's format
  *     (ipc/sem.c and ipc/msg.c sysvipc_*_proc_show), with the figures
@@ -21,8 +21,12 @@
  * Anything else, or when the broker cannot be reached, goes to the real
  * function. errno is left untouched on success.
  *
+ * shmctl(SHM_INFO) takes the same segments off its figures
+ * (sysv__shm_info_hide, from shm.c).
+ *
  * Not seen: the C library's internal opens (none of its functions reads
- * these files), raw system calls, relative paths, dirfd-relative openat.
+ * these files), raw system calls, any other spelling of the paths
+ * (relative, dirfd-relative, /proc/self/root/proc/sysvipc/msg).
  *
  * Concurrency: thread-safe; the real functions are resolved at most once
  * per racing thread (idempotent). Not async-signal-safe on the matching
