@@ -242,6 +242,19 @@ sysv__ent(int type, int id)
 }
 
 int
+sysv__reg_shmid(void)
+{
+	int s;
+
+	pthread_mutex_lock(&mu);
+	s = atomic_load_explicit(&reg, memory_order_acquire) != NULL
+		? reg_shmid
+		: -1;
+	pthread_mutex_unlock(&mu);
+	return s;
+}
+
+int
 sysv__judge(int type, int id, int r)
 {
 	struct primd_req req;

@@ -6,7 +6,11 @@
  * SysV functions, and so that libsysv's own attaches (raw system calls,
  * never these) cannot recurse.
  *
- * Concurrency: as the system calls; all are async-signal-safe.
+ * shmctl(SHM_INFO) leaves the broker's own segments out of its figures,
+ * as /proc/sysvipc/shm does (procfs.c).
+ *
+ * Concurrency: as the system calls; all are async-signal-safe but
+ * shmctl(SHM_INFO).
  */
 #include <errno.h>
 #include <sys/ipc.h>
@@ -37,5 +41,10 @@ shmdt(const void *shmaddr)
 SYSV_EXPORT int
 shmctl(int shmid, int cmd, struct shmid_ds *buf)
 {
-	return (int)syscall(SYS_shmctl, shmid, cmd & ~SYSV_IPC_64, buf);
+	int r = (int)syscall(SYS_shmctl, shmid, cmd & ~SYSV_IPC_64, buf);
+
+	/* Not the broker's segments in the figures (procfs.c). */
+	if (r >= 0 && (cmd & ~SYSV_IPC_64) == SHM_INFO)
+		sysv__shm_info_hide((struct shm_info *)buf);
+	return r;
 }

@@ -121,6 +121,13 @@ SYSV_HIDDEN const struct primd_info *sysv__limits(int *err);
  */
 SYSV_HIDDEN const struct primd_ent_shm *sysv__ent(int type, int id);
 
+/* The shmid of the registry mapped (for procfs.c, which hides it), or -1. */
+SYSV_HIDDEN int sysv__reg_shmid(void);
+
+/* shmctl(SHM_INFO): take the broker's segments off *si (procfs.c). */
+struct shm_info;
+SYSV_HIDDEN void sysv__shm_info_hide(struct shm_info *si);
+
 /*
  * A libprim call on object id returned r: when r says the object is
  * damaged (-ENOTRECOVERABLE), tell the broker, which checks it itself

@@ -25,10 +25,13 @@ $KEY = 0x50485000;
 function backend($key)
 {
 	// The kernel lists its own queues; under libsysv it has none of ours.
-	$f = @fopen('/proc/sysvipc/msg', 'r');
-	if (!$f)
+	// Read by cat without libsysv: a preloaded process gets libsysv's
+	// own queues at /proc/sysvipc/msg (libsysv(7)), and PHP resolves
+	// every other spelling of the path back to that one.
+	$out = @shell_exec('env -u LD_PRELOAD cat /proc/sysvipc/msg 2>/dev/null');
+	if ($out === null || $out === false || $out === '')
 		return 'unknown';
-	while (($l = fgets($f)) !== false) {
+	foreach (explode("\n", $out) as $l) {
 		$c = preg_split('/\s+/', trim($l));
 		if (count($c) > 1 && $c[0] === (string)$key)
 			return 'kernel';

@@ -22,8 +22,10 @@ my $NCONS = 2;
 
 sub backend {
 	# The kernel lists its own queues; under libsysv it has none of ours.
+	# Another spelling of the path: libsysv answers /proc/sysvipc/msg
+	# itself with its own queues (libsysv(7)), this one is the kernel's.
 	my ($id) = @_;
-	open(my $f, '<', '/proc/sysvipc/msg') or return 'unknown';
+	open(my $f, '<', '/proc/self/root/proc/sysvipc/msg') or return 'unknown';
 	while (<$f>) {
 		my @c = split;
 		return 'kernel' if @c > 1 && $c[1] eq $id;

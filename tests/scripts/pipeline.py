@@ -27,9 +27,12 @@ NCONS = 2
 
 
 def backend(qid):
-    """The kernel lists its own queues; under libsysv it has none of ours."""
+    """The kernel lists its own queues; under libsysv it has none of ours.
+
+    Another spelling of the path: libsysv answers /proc/sysvipc/msg itself
+    with its own queues (libsysv(7)), this one is the kernel's."""
     try:
-        with open("/proc/sysvipc/msg") as f:
+        with open("/proc/self/root/proc/sysvipc/msg") as f:
             for line in f:
                 c = line.split()
                 if len(c) > 1 and c[1] == str(qid):
