@@ -134,6 +134,13 @@ raw_msgctl(long msqid, long cmd, unsigned long buf, int parses)
 	return msgctl((int)msqid, (int)cmd, (struct msqid_ds *)buf);
 }
 
+/* 32-bit words (x32 has 64-bit system call arguments and timespecs). */
+#if ULONG_MAX == 0xffffffffUL && !(defined(__x86_64__) && defined(__ILP32__))
+#define TIMESPEC32 1
+#else
+#define TIMESPEC32 0
+#endif
+
 /*
  * semtimedop with the timeout in the layout of the system call: the C
  * library's struct timespec on a 64-bit machine; on a 32-bit one, two
@@ -148,7 +155,7 @@ raw_semtimedop(long semid, unsigned long sops, unsigned long nsops,
 
 	(void)ts;
 	(void)ts64;
-#if ULONG_MAX == 0xffffffffUL
+#if TIMESPEC32
 	if (uts != 0) {
 		if (ts64) {
 			struct {
@@ -174,7 +181,7 @@ raw_semtimedop(long semid, unsigned long sops, unsigned long nsops,
 #endif
 	return semtimedop((int)semid, (struct sembuf *)sops, (unsigned)nsops,
 			  tp);
-#if ULONG_MAX == 0xffffffffUL
+#if TIMESPEC32
 fault:
 	errno = EFAULT;
 	return -1;
@@ -281,7 +288,7 @@ sysv_call(long n, const long a[6], long *r)
 	case SYS_semtimedop:
 		*r = raw_semtimedop(a[0], (unsigned long)a[1],
 				    (unsigned long)a[2], (unsigned long)a[3],
-				    ULONG_MAX != 0xffffffffUL);
+				    !TIMESPEC32);
 		return 1;
 #endif
 #if defined(SYS_semtimedop_time64) &&                                         \
