@@ -3,8 +3,10 @@
  * sysv_bench: the drop-in (libsysv, linked with -lsysv) against the
  * kernel's own System V IPC, side by side in one run. The libsysv side
  * calls the standard names (semop, msgsnd, ...), which resolve to libsysv;
- * the kernel side makes the raw system calls (syscall(SYS_semop, ...)) on
- * objects it made with syscall(SYS_semget/SYS_msgget, IPC_PRIVATE, ...).
+ * the kernel side makes the raw system calls (kernel_syscall(SYS_semop,
+ * ...): the instruction itself, kernel_ipc.h, since libsysv diverts the
+ * SysV numbers of syscall()) on objects it made with
+ * kernel_syscall(SYS_semget/SYS_msgget, IPC_PRIVATE, ...).
  *
  * It starts its own private broker (primd next to the build's bench/
  * directory: <dir of this program>/../primd, socket in a fresh mkdtemp
@@ -42,6 +44,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "kernel_ipc.h"
 #define SYSV_BROKER_PROG "sysv_bench"
 #include "sysv_broker.h"
 
@@ -69,11 +72,11 @@ cleanup(void)
 		msgctl(o_msq, IPC_RMID, NULL);
 	o_sem = o_get = o_msq = -1;
 	if (k_sem >= 0)
-		syscall(SYS_semctl, k_sem, 0, IPC_RMID, 0);
+		kernel_syscall(SYS_semctl, k_sem, 0, IPC_RMID, 0);
 	if (k_get >= 0)
-		syscall(SYS_semctl, k_get, 0, IPC_RMID, 0);
+		kernel_syscall(SYS_semctl, k_get, 0, IPC_RMID, 0);
 	if (k_msq >= 0)
-		syscall(SYS_msgctl, k_msq, IPC_RMID, NULL);
+		kernel_syscall(SYS_msgctl, k_msq, IPC_RMID, NULL);
 	k_sem = k_get = k_msq = -1;
 	stop_broker();
 }
@@ -124,8 +127,8 @@ pv_kern(int n)
 	uint64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < n; i++)
-		if (syscall(SYS_semop, k_sem, &p, 1) != 0 ||
-		    syscall(SYS_semop, k_sem, &v, 1) != 0)
+		if (kernel_syscall(SYS_semop, k_sem, &p, 1) != 0 ||
+		    kernel_syscall(SYS_semop, k_sem, &v, 1) != 0)
 			die("semop (kernel)");
 	return (double)(bench_now_ns() - t0) / n;
 }
@@ -159,9 +162,10 @@ msg_kern(int n)
 
 	for (int i = 0; i < n; i++) {
 		m.mtext[0] = (char)i;
-		if (syscall(SYS_msgsnd, k_msq, &m, sizeof(m.mtext), 0) != 0 ||
-		    syscall(SYS_msgrcv, k_msq, &r, sizeof(r.mtext), 0L, 0) !=
-			64 ||
+		if (kernel_syscall(SYS_msgsnd, k_msq, &m, sizeof(m.mtext), 0) !=
+			0 ||
+		    kernel_syscall(SYS_msgrcv, k_msq, &r, sizeof(r.mtext), 0L,
+				   0) != 64 ||
 		    r.mtext[0] != (char)i)
 			die("msgsnd/msgrcv (kernel)");
 	}
@@ -185,7 +189,7 @@ get_kern(int n)
 	uint64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < n; i++)
-		if (syscall(SYS_semget, KEY_GET, 1, 0) != k_get)
+		if (kernel_syscall(SYS_semget, KEY_GET, 1, 0) != k_get)
 			die("semget existing (kernel)");
 	return (double)(bench_now_ns() - t0) / n;
 }
@@ -235,16 +239,16 @@ main(void)
 		die("msgget (libsysv)");
 	if ((o_get = semget(KEY_GET, 1, IPC_CREAT | IPC_EXCL | 0600)) < 0)
 		die("semget key (libsysv)");
-	if ((k_sem = (int)syscall(SYS_semget, IPC_PRIVATE, 1,
-				  IPC_CREAT | 0600)) < 0)
+	if ((k_sem = (int)kernel_syscall(SYS_semget, IPC_PRIVATE, 1,
+					 IPC_CREAT | 0600)) < 0)
 		die("semget (kernel)");
-	if (syscall(SYS_semop, k_sem, &(struct sembuf){0, 1, 0}, 1) != 0)
+	if (kernel_syscall(SYS_semop, k_sem, &(struct sembuf){0, 1, 0}, 1) != 0)
 		die("semop V (kernel)");
-	if ((k_msq = (int)syscall(SYS_msgget, IPC_PRIVATE, IPC_CREAT | 0600)) <
-	    0)
+	if ((k_msq = (int)kernel_syscall(SYS_msgget, IPC_PRIVATE,
+					 IPC_CREAT | 0600)) < 0)
 		die("msgget (kernel)");
-	if ((k_get = (int)syscall(SYS_semget, KEY_GET, 1,
-				  IPC_CREAT | IPC_EXCL | 0600)) < 0)
+	if ((k_get = (int)kernel_syscall(SYS_semget, KEY_GET, 1,
+					 IPC_CREAT | IPC_EXCL | 0600)) < 0)
 		die("semget key (kernel)");
 
 	printf("sysv_bench: libsysv (linked, private broker) against raw "

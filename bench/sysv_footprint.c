@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "kernel_ipc.h"
 #define SYSV_BROKER_PROG "sysv_footprint"
 #include "sysv_broker.h"
 
@@ -60,10 +61,11 @@ remove_all(void)
 		int sem = is_sem[i], id = ids[i];
 
 		if (kernel_side)
-			sem ? syscall(SYS_semctl, id, 0, IPC_RMID, 0)
-			    : syscall(SYS_msgctl, id, IPC_RMID, NULL);
+			sem ? kernel_syscall(SYS_semctl, id, 0, IPC_RMID, 0)
+			    : kernel_syscall(SYS_msgctl, id, IPC_RMID, NULL);
 		else
-			sem ? semctl(id, 0, IPC_RMID) : msgctl(id, IPC_RMID, NULL);
+			sem ? semctl(id, 0, IPC_RMID)
+			    : msgctl(id, IPC_RMID, NULL);
 	}
 	nids = 0;
 }
@@ -141,38 +143,39 @@ meminfo(double *slab, double *free)
 static int
 x_semget(int nsems)
 {
-	return kernel_side ? (int)syscall(SYS_semget, IPC_PRIVATE, nsems,
-					  IPC_CREAT | 0600)
+	return kernel_side ? (int)kernel_syscall(SYS_semget, IPC_PRIVATE, nsems,
+						 IPC_CREAT | 0600)
 			   : semget(IPC_PRIVATE, nsems, IPC_CREAT | 0600);
 }
 
 static int
 x_semop(int id, struct sembuf *b)
 {
-	return kernel_side ? (int)syscall(SYS_semop, id, b, 1)
+	return kernel_side ? (int)kernel_syscall(SYS_semop, id, b, 1)
 			   : semop(id, b, 1);
 }
 
 static int
 x_setval(int id, int v)
 {
-	return kernel_side ? (int)syscall(SYS_semctl, id, 0, SETVAL, v)
+	return kernel_side ? (int)kernel_syscall(SYS_semctl, id, 0, SETVAL, v)
 			   : semctl(id, 0, SETVAL, v);
 }
 
 static int
 x_msgget(void)
 {
-	return kernel_side ? (int)syscall(SYS_msgget, IPC_PRIVATE,
-					  IPC_CREAT | 0600)
+	return kernel_side ? (int)kernel_syscall(SYS_msgget, IPC_PRIVATE,
+						 IPC_CREAT | 0600)
 			   : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 }
 
 static int
 x_msgsnd(int id, const void *m, size_t n)
 {
-	return kernel_side ? (int)syscall(SYS_msgsnd, id, m, n, IPC_NOWAIT)
-			   : msgsnd(id, m, n, IPC_NOWAIT);
+	return kernel_side
+		   ? (int)kernel_syscall(SYS_msgsnd, id, m, n, IPC_NOWAIT)
+		   : msgsnd(id, m, n, IPC_NOWAIT);
 }
 
 enum what { SET4, SET4_UNDO, SET250, Q_EMPTY, Q_1MSG, Q_FULL };
@@ -184,12 +187,12 @@ make_one(enum what w)
 	struct {
 		long mtype;
 		char mtext[64];
-	} m = { 1, "abc" };
+	} m = {1, "abc"};
 	int id;
 
 	if (w <= SET250) {
-		struct sembuf p = { 0, -1, 0 }, v = { 0, 1, 0 };
-		struct sembuf pu = { 0, -1, SEM_UNDO }, vu = { 0, 1, SEM_UNDO };
+		struct sembuf p = {0, -1, 0}, v = {0, 1, 0};
+		struct sembuf pu = {0, -1, SEM_UNDO}, vu = {0, 1, SEM_UNDO};
 
 		if ((id = x_semget(w == SET250 ? 250 : 4)) < 0)
 			die("semget");
@@ -257,8 +260,8 @@ row(const char *name, enum what w, const char *note)
 	mk = bench_median(k, BENCH_REPS);
 	mv = bench_median(v, BENCH_REPS);
 	x = mo > 0 ? mk / mo : 0;
-	printf("%-18s %12.0f B %12.0f B %8.2fx  %s; virtual %.0f B\n", name,
-	       mo, mk, x, note, mv);
+	printf("%-18s %12.0f B %12.0f B %8.2fx  %s; virtual %.0f B\n", name, mo,
+	       mk, x, note, mv);
 	printf("FOOTPRINT %s resident %.0f virtual %.0f kernel %.0f\n", name,
 	       mo, mv, mk);
 }
@@ -294,7 +297,8 @@ main(void)
 	start_broker();
 	printf("sysv_footprint: bytes per object, libsysv (linked, private "
 	       "broker: resident growth of its segments over %d objects) "
-	       "against the kernel (slab or free memory over %d), median of %d reps; "
+	       "against the kernel (slab or free memory over %d), median of %d "
+	       "reps; "
 	       "x = kernel/libsysv\n",
 	       N_OURS, N_KERN, BENCH_REPS);
 	printf("\n%-18s %14s %14s %9s  %s\n", "row", "libsysv", "kernel", "x",

@@ -3893,6 +3893,132 @@ t_signals(void)
 		finish(spawn(kids[i]));
 }
 
+/* ---- raw system calls: syscall(SYS_semop, ...) and friends ---------------
+ * (issue 10 item 6). A program that goes past the C library's wrappers
+ * must meet the same objects: ids made one way are used the other, and a
+ * child that waits in a raw semop or msgrcv is woken by the parent's raw
+ * call (a hang shows as TIMEOUT and "child timed out"). */
+#include <sys/syscall.h>
+
+static void
+k_raw_semwait(void)
+{
+	struct sembuf p = {1, -1, 0};
+
+	P("raw child: semop(1, -1) blocks -> %s",
+	  R(syscall(SYS_semop, ca, &p, 1)));
+}
+
+static void
+k_raw_msgwait(void)
+{
+	struct mbuf m;
+	ssize_t r;
+
+	memset(&m, 0, sizeof(m));
+	errno = 0;
+	r = (ssize_t)syscall(SYS_msgrcv, ca, &m, sizeof(m.mtext), 7L, 0);
+	P("raw child: msgrcv(type 7) blocks -> %s type %ld \"%.*s\"",
+	  fmt_r(r, errno), m.mtype, r > 0 ? (int)r : 0, m.mtext);
+}
+
+static void
+t_rawsys(void)
+{
+	struct sembuf sb[2] = {{0, -2, 0}, {1, 1, 0}};
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	struct semid_ds sd;
+	struct msqid_ds qd;
+	struct mbuf m;
+	struct kid k;
+	const char *r;
+	long s, q;
+	ssize_t n;
+
+	P("raw getpid passes -> %s",
+	  syscall(SYS_getpid) == getpid() ? "same" : "DIFFERENT");
+	s = syscall(SYS_semget, IPC_PRIVATE, 2, IPC_CREAT | 0600);
+	P("raw semget -> %s", RI(s));
+	track(sem_ids, &nsem_ids, (int)s);
+	P("raw semctl SETVAL 5 -> %s",
+	  R(syscall(SYS_semctl, s, 0, SETVAL, 5L)));
+	/* Each call is made before the values it is printed with are read. */
+	r = R(syscall(SYS_semctl, s, 0, GETVAL, 0L));
+	P("raw semctl GETVAL -> %s; libc GETVAL -> %s", r, R(getval((int)s, 0)));
+	r = R(syscall(SYS_semop, s, sb, 2));
+	P("raw semop {0,-2},{1,+1} -> %s; vals %s", r, vals((int)s, 2));
+	sb[0] = (struct sembuf){0, -1, 0};
+	r = R(syscall(SYS_semop, s, sb, (1UL << 32) + 1));
+	P("raw semop nsops 2^32+1 (kernel: unsigned) -> %s; vals %s", r,
+	  vals((int)s, 2));
+	sb[0] = (struct sembuf){1, -2, 0};
+	P("raw semtimedop {1,-2} 10ms -> %s",
+	  R(syscall(SYS_semtimedop, s, sb, 1, &ts)));
+	sb[0] = (struct sembuf){1, -1, 0};
+	r = R(syscall(SYS_semtimedop, s, sb, 1, &ts));
+	P("raw semtimedop {1,-1} 10ms -> %s; vals %s", r, vals((int)s, 2));
+	P("raw semtimedop NULL timeout, IPC_NOWAIT -> %s",
+	  R(syscall(SYS_semtimedop, s,
+		    &(struct sembuf){1, -1, IPC_NOWAIT}, 1, NULL)));
+	memset(&sd, 0, sizeof(sd));
+	r = R(syscall(SYS_semctl, s, 0, IPC_STAT, &sd));
+	P("raw semctl IPC_STAT -> %s nsems=%lu mode=0%o otime!=0 %d", r,
+	  (unsigned long)sd.sem_nsems, (unsigned)sd.sem_perm.mode & 0777,
+	  sd.sem_otime != 0);
+	P("raw semctl IPC_STAT|IPC_64 -> %s",
+	  R(syscall(SYS_semctl, s, 0, IPC_STAT | 0x100, &sd)));
+	P("raw semctl bad cmd -> %s", R(syscall(SYS_semctl, s, 0, 999, 0L)));
+	P("raw semctl GETVAL bad semnum -> %s",
+	  R(syscall(SYS_semctl, s, 5, GETVAL, 0L)));
+	/* A child blocks in a raw semop; the parent's raw semop wakes it. */
+	ca = (int)s;
+	k = spawn(k_raw_semwait);
+	WAITED(ncnt((int)s, 1) == 1, "raw semop waiter");
+	sb[0] = (struct sembuf){1, 1, 0};
+	P("raw semop {1,+1} wakes -> %s", R(syscall(SYS_semop, s, sb, 1)));
+	finish(k);
+	P("raw after wake: vals %s", vals((int)s, 2));
+	P("raw semctl IPC_RMID -> %s",
+	  R(syscall(SYS_semctl, s, 0, IPC_RMID, 0L)));
+	untrack(sem_ids, &nsem_ids, (int)s);
+	P("raw semop on removed -> %s", R(syscall(SYS_semop, s, sb, 1)));
+
+	q = syscall(SYS_msgget, IPC_PRIVATE, IPC_CREAT | 0600);
+	P("raw msgget -> %s", RI(q));
+	track(msq_ids, &nmsq_ids, (int)q);
+	m.mtype = 3;
+	memcpy(m.mtext, "hello", 5);
+	P("raw msgsnd -> %s", R(syscall(SYS_msgsnd, q, &m, 5, 0)));
+	memset(&qd, 0, sizeof(qd));
+	r = R(syscall(SYS_msgctl, q, IPC_STAT, &qd));
+	P("raw msgctl IPC_STAT -> %s qnum=%lu cbytes=%lu; libc %s", r,
+	  (unsigned long)qd.msg_qnum, (unsigned long)qd.__msg_cbytes,
+	  qstate((int)q));
+	P("raw msgctl IPC_STAT|IPC_64 -> %s",
+	  R(syscall(SYS_msgctl, q, IPC_STAT | 0x100, &qd)));
+	memset(&m, 0, sizeof(m));
+	errno = 0;
+	n = (ssize_t)syscall(SYS_msgrcv, q, &m, sizeof(m.mtext), 0L, 0);
+	P("raw msgrcv -> %s type %ld \"%.*s\"", fmt_r(n, errno), m.mtype,
+	  n > 0 ? (int)n : 0, m.mtext);
+	P("raw msgrcv empty, IPC_NOWAIT -> %s",
+	  R(syscall(SYS_msgrcv, q, &m, sizeof(m.mtext), 0L, IPC_NOWAIT)));
+	r = snd((int)q, 4, "mix", 0) == 0 ? "sent" : "send FAILED";
+	P("raw msgrcv of a libc msgsnd: %s then %s", r,
+	  R(syscall(SYS_msgrcv, q, &m, 3, 4L, IPC_NOWAIT)));
+	/* A child blocks in a raw msgrcv; the parent's raw msgsnd wakes it. */
+	ca = (int)q;
+	k = spawn(k_raw_msgwait);
+	wait_blocked(k);
+	m.mtype = 7;
+	memcpy(m.mtext, "wake", 4);
+	P("raw msgsnd wakes -> %s", R(syscall(SYS_msgsnd, q, &m, 4, 0)));
+	finish(k);
+	P("raw msgctl IPC_RMID -> %s", R(syscall(SYS_msgctl, q, IPC_RMID, 0L)));
+	untrack(msq_ids, &nmsq_ids, (int)q);
+	P("raw msgsnd on removed -> %s", R(syscall(SYS_msgsnd, q, &m, 4, 0)));
+}
+
 static void
 read_limits(void)
 {
@@ -3983,6 +4109,7 @@ main(int argc, char **argv)
 	t_msgcopy();
 	t_info();
 	t_signals();
+	t_rawsys();
 	cleanup();
 	{
 		struct seminfo si;
