@@ -334,11 +334,13 @@ static int
 do_stat_index(struct primd_reg *r, int t, const struct primd_cred *c,
 	      const struct primd_req *q, struct primd_rep *rep)
 {
-	int i = q->id;
+	/* The kernel's ipc_obtain_object_idr takes ipcid_to_idx(arg): the
+	 * low 15 bits, so an object's id, or index + k * 32768, finds it. */
+	int i = q->id < 0 ? -1 : q->id & (PRIMD_NIDX - 1);
 
 	if (q->flags != 0 && q->flags != 1)
 		return EINVAL;
-	if (i < 0 || i >= PRIMD_NIDX ||
+	if (i < 0 ||
 	    (ent(r, t, i)->state != PRIMD_ENT_LIVE &&
 	     ent(r, t, i)->state != PRIMD_ENT_DAMAGED))
 		return EINVAL;

@@ -3173,6 +3173,159 @@ t_info(void)
 	}
 }
 
+/* ---- 11, 12 (issue 10 item 5): the *_STAT argument, the *_INFO result ----
+ * The kernel's *_STAT look the argument up by ipcid_to_idx(arg), its low 15
+ * bits: an object's id, or its index plus any multiple of 32768, finds it;
+ * a negative argument is EINVAL. *_INFO and IPC_INFO return the highest
+ * index in use (ipc_get_maxidx), which falls when the highest is removed
+ * and stays when a lower one is: not the number of objects.
+ */
+
+static long
+ix_stat(int msg, int arg, int any, void *buf)
+{
+	if (msg)
+		return msgctl(arg, any ? MSG_STAT_ANY : MSG_STAT, buf);
+	return semctl(arg, 0, any ? SEM_STAT_ANY : SEM_STAT,
+		      (union semun){.buf = buf});
+}
+
+static long
+ix_info(int msg, int cmd)
+{
+	union {
+		struct seminfo s;
+		struct msginfo m;
+	} u;
+
+	if (msg)
+		return msgctl(0, cmd ? MSG_INFO : IPC_INFO, (void *)&u);
+	return semctl(0, 0, cmd ? SEM_INFO : IPC_INFO,
+		      (union semun){.__buf = &u.s});
+}
+
+/* "id" if r is want, "other id" for another, else "-1 ENAME". */
+static const char *
+ix_same(long r, int e, int want)
+{
+	return r == want ? "id" : r >= 0 ? "other id" : fmt_r(r, e);
+}
+
+#define IX(x, want)                                                            \
+	({                                                                     \
+		errno = 0;                                                     \
+		long r_ = (long)(x);                                           \
+		ix_same(r_, errno, (want));                                    \
+	})
+
+/* The highest index *_STAT_ANY finds at or below lim, or -1. */
+static int
+ix_highest(int msg, int lim)
+{
+	union {
+		struct semid_ds s;
+		struct msqid_ds m;
+	} u;
+	int hi = -1;
+
+	for (int i = 0; i <= lim && i < 32768; i++)
+		if (ix_stat(msg, i, 1, &u) >= 0)
+			hi = i;
+	return hi;
+}
+
+static void
+ix_info_line(int msg, const char *when)
+{
+	const char *k = msg ? "MSG" : "SEM";
+	long mx = ix_info(msg, 1), ii = ix_info(msg, 0);
+	int hi = ix_highest(msg, (int)mx + 64);
+
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = when;
+		__auto_type a2_ = mx == hi;
+		__auto_type a3_ = ii == mx;
+		P("12 %s_INFO %s: returns the highest index in use:%d, "
+		  "IPC_INFO the same:%d",
+		  a0_, a1_, a2_, a3_);
+	}
+}
+
+static void
+t_index_one(int msg)
+{
+	const char *k = msg ? "MSG" : "SEM";
+	union {
+		struct semid_ds s;
+		struct msqid_ds m;
+	} u;
+	int id[3], ix[3], top = 0, mx;
+
+	for (int i = 0; i < 3; i++) {
+		id[i] = msg ? mkmsq(IPC_PRIVATE, 0600)
+			    : mksem(IPC_PRIVATE, 1, 0600);
+		ix[i] = id[i] % 32768;
+		if (ix[i] > ix[top])
+			top = i;
+	}
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = IX(ix_stat(msg, id[0], 0, &u), id[0]);
+		__auto_type a2_ = IX(ix_stat(msg, id[0], 1, &u), id[0]);
+		__auto_type a3_ = IX(ix_stat(msg, ix[0] + 32768, 0, &u), id[0]);
+		__auto_type a4_ =
+		    IX(ix_stat(msg, ix[0] + 32768 * 1000, 1, &u), id[0]);
+		__auto_type a5_ =
+		    IX(ix_stat(msg, ix[0] | 0x7fff8000, 0, &u), id[0]);
+		P("11 %s_STAT arg: the id -> %s (_ANY %s), index+32768 -> %s, "
+		  "index+32768*1000 (_ANY) -> %s, index|0x7fff8000 -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = IX(ix_stat(msg, id[1], 0, BADPTR), id[1]);
+		__auto_type a2_ = IX(ix_stat(msg, ix[1] | INT_MIN, 0, &u), id[1]);
+		__auto_type a3_ = IX(ix_stat(msg, -1, 1, &u), id[1]);
+		__auto_type a4_ = IX(ix_stat(msg, -32768 + ix[1], 1, &u), id[1]);
+		P("11 %s_STAT arg: the id, buf=bad pointer -> %s; "
+		  "index|INT_MIN -> %s, -1 (_ANY) -> %s, index-32768 (_ANY) -> %s",
+		  a0_, a1_, a2_, a3_, a4_);
+	}
+	mx = (int)ix_info(msg, 1);
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = mx >= ix[top];
+		__auto_type a2_ = R(ix_stat(msg, mx + 1, 1, &u));
+		__auto_type a3_ = R(ix_stat(msg, mx + 1 + 32768, 1, &u));
+		__auto_type a4_ = R(ix_stat(msg, 32767, 0, &u));
+		__auto_type a5_ = R(ix_stat(msg, INT_MAX, 0, &u));
+		P("11 %s_STAT max_index>=ours:%d; beyond it -> %s, "
+		  "+32768 -> %s; 32767 -> %s, INT_MAX -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	ix_info_line(msg, "with three more");
+	/* A hole below the highest: the result must not move. */
+	(void)(msg ? rmmsq(id[(top + 1) % 3]) : rmsem(id[(top + 1) % 3]));
+	ix_info_line(msg, "after removing a lower one");
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = R(ix_stat(msg, ix[(top + 1) % 3] + 32768, 1, &u));
+		P("11 %s_STAT removed one's index+32768 -> %s", a0_, a1_);
+	}
+	(void)(msg ? rmmsq(id[top]) : rmsem(id[top]));
+	ix_info_line(msg, "after removing the highest of ours");
+	(void)(msg ? rmmsq(id[(top + 2) % 3]) : rmsem(id[(top + 2) % 3]));
+	ix_info_line(msg, "after removing all three");
+}
+
+static void
+t_index(void)
+{
+	t_index_one(0);
+	t_index_one(1);
+}
+
 /* ---- check_perms.sh modes ---------------------------------------------- */
 
 #define NPERM 7
@@ -3982,6 +4135,7 @@ main(int argc, char **argv)
 	t_msgpids();
 	t_msgcopy();
 	t_info();
+	t_index();
 	t_signals();
 	cleanup();
 	{
