@@ -3317,6 +3317,25 @@ t_index_one(int msg)
 	ix_info_line(msg, "after removing the highest of ours");
 	(void)(msg ? rmmsq(id[(top + 2) % 3]) : rmsem(id[(top + 2) % 3]));
 	ix_info_line(msg, "after removing all three");
+	/* ipc_idr_alloc is cyclic: the next index is one past the last one
+	 * given, not the lowest free one (the one just freed). */
+	id[0] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	id[1] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	(void)(msg ? rmmsq(id[0]) : rmsem(id[0]));
+	id[2] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	mx = (int)ix_info(msg, 1);
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = id[2] % 32768 == id[1] % 32768 + 1;
+		__auto_type a2_ = id[2] % 32768 != id[0] % 32768;
+		__auto_type a3_ = mx == id[2] % 32768;
+		P("12 %s a new object's index: one past the last given:%d, "
+		  "not the one just freed:%d; %s_INFO returns it:%d",
+		  a0_, a1_, a2_, a0_, a3_);
+	}
+	ix_info_line(msg, "after a create, a removal and a create");
+	(void)(msg ? rmmsq(id[1]) : rmsem(id[1]));
+	(void)(msg ? rmmsq(id[2]) : rmsem(id[2]));
 }
 
 static void
