@@ -3345,6 +3345,123 @@ t_index(void)
 	t_index_one(1);
 }
 
+/* ---- 16, 39, conventions (issue 10 item 8): truncated widths, errno ------
+ * semop and semtimedop take unsigned int nsops: libc passes size_t and the
+ * kernel drops the upper bits (2^32 + 1 is one operation, 2^32 none).
+ * msgctl IPC_SET takes msg_qbytes as an int (msgctl_down): 2^32 + 100 sets
+ * 100, 2^32 sets 0. (Values whose low 32 bits exceed msgmnb are left out:
+ * their result depends on CAP_SYS_RESOURCE.) A successful call leaves
+ * errno as it was, also a process's first call and one that blocked.
+ */
+
+static const char *
+en_same(int before)
+{
+	return errno == before ? "errno unchanged" : ename(errno);
+}
+
+#define EN(x)                                                                  \
+	({                                                                     \
+		errno = 4321;                                                  \
+		long r_ = (long)(x);                                           \
+		r_ == -1 ? fmt_r(r_, errno) : en_same(4321);                   \
+	})
+
+static void
+t_trunc(void)
+{
+	struct sembuf up[2] = {{0, 1, 0}, {0, 1, 0}}, dn = {0, -1, 0};
+	struct timespec ts = {5, 0};
+	struct msqid_ds md;
+	struct {
+		long mtype;
+		char b[8];
+	} m = {1, "abc"};
+	int s = mksem(IPC_PRIVATE, 1, 0600), q = mkmsq(IPC_PRIVATE, 0600);
+	size_t big = (size_t)1 << 32;
+	pid_t pid;
+	int st;
+
+	{
+		__auto_type a0_ = R(semop(s, up, big + 1));
+		__auto_type a1_ = R(semctl(s, 0, GETVAL));
+		__auto_type a2_ = R(semop(s, up, big));
+		__auto_type a3_ = R(semtimedop(s, up, big + 2, &ts));
+		__auto_type a4_ = R(semctl(s, 0, GETVAL));
+		__auto_type a5_ = R(semop(s, up, big + (size_t)semopm + 1));
+		P("16 semop nsops 2^32+1 -> %s (value %s), 2^32 -> %s; "
+		  "semtimedop 2^32+2 -> %s (value %s); 2^32+SEMOPM+1 -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	{
+		const unsigned long v[] = {(1UL << 32) + 100,
+					   0xffffffff00000010UL, 1UL << 32};
+
+		for (int i = 0; i < 3; i++) {
+			MUST(msgctl(q, IPC_STAT, &md));
+			md.msg_qbytes = (msglen_t)v[i];
+			__auto_type a0_ = v[i];
+			__auto_type a1_ = R(msgctl(q, IPC_SET, &md));
+			MUST(msgctl(q, IPC_STAT, &md));
+			__auto_type a2_ = (unsigned long)md.msg_qbytes;
+			P("39 IPC_SET msg_qbytes=%#lx -> %s, IPC_STAT qbytes %lu",
+			  a0_, a1_, a2_);
+		}
+		__auto_type a0_ = R(msgsnd(q, &m, 1, IPC_NOWAIT));
+		P("39 qbytes 0: msgsnd of 1 byte IPC_NOWAIT -> %s", a0_);
+		md.msg_qbytes = (msglen_t)msgmnb;
+		MUST(msgctl(q, IPC_SET, &md));
+	}
+	{
+		struct semid_ds sd;
+		unsigned short v1 = 0;
+		__auto_type a0_ = EN(track(sem_ids, &nsem_ids,
+				       semget(IPC_PRIVATE, 1, 0600)));
+		__auto_type a1_ = EN(track(msq_ids, &nmsq_ids,
+				       msgget(IPC_PRIVATE, 0600)));
+		__auto_type a2_ = EN(semop(s, up, 1));
+		__auto_type a3_ = EN(semtimedop(s, &dn, 1, &ts));
+		__auto_type a4_ = EN(msgsnd(q, &m, 3, 0));
+		__auto_type a5_ = EN(msgrcv(q, &m, sizeof(m.b), 0, 0));
+		__auto_type a6_ =
+		    EN(semctl(s, 0, IPC_STAT, (union semun){.buf = &sd}));
+		__auto_type a7_ = EN(semctl(s, 0, GETALL,
+					    (union semun){.array = &v1}));
+		__auto_type a8_ = EN(msgctl(q, IPC_STAT, &md));
+		P("0 a success leaves errno: semget %s, msgget %s, semop %s, "
+		  "semtimedop %s, msgsnd %s, msgrcv %s, IPC_STAT %s, GETALL %s, "
+		  "msgctl IPC_STAT %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_, a6_, a7_, a8_);
+	}
+	/* A child's first call; a semop and a msgrcv that blocked first. */
+	MUST(semctl(s, 0, SETVAL, (union semun){.val = 0}));
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		const char *a = EN(semop(s, up, 1));
+
+		printf("0 a child's first call (semop) leaves errno: %s\n", a);
+		fflush(stdout);
+		_exit(0);
+	}
+	MUST(waitpid(pid, &st, 0));
+	MUST(semctl(s, 0, SETVAL, (union semun){.val = 0}));
+	if ((pid = fork()) == 0) {
+		WAIT_FOR(semctl(s, 0, GETNCNT) == 1);
+		semop(s, up, 1);
+		usleep(100000);
+		msgsnd(q, &m, 3, 0);
+		_exit(0);
+	}
+	{
+		__auto_type a0_ = EN(semop(s, &dn, 1));
+		__auto_type a1_ = EN(msgrcv(q, &m, sizeof(m.b), 0, 0));
+		P("0 after blocking: semop %s, msgrcv %s", a0_, a1_);
+	}
+	MUST(waitpid(pid, &st, 0));
+	(void)rmsem(s);
+	(void)rmmsq(q);
+}
+
 /* ---- check_perms.sh modes ---------------------------------------------- */
 
 #define NPERM 7
@@ -4155,6 +4272,7 @@ main(int argc, char **argv)
 	t_msgcopy();
 	t_info();
 	t_index();
+	t_trunc();
 	t_signals();
 	cleanup();
 	{
