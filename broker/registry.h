@@ -56,6 +56,7 @@ struct primd_reg {
 	struct primd_obj obj[2][PRIMD_NIDX];
 	uint32_t nobj[2]; /* LIVE and DAMAGED objects per type */
 	int hi[2];	  /* no object at or above this index (scan bound) */
+	int next_idx[2];  /* where create() looks first (the idr cursor) */
 	int prochi;	  /* no watched process at or above */
 	uint64_t nsems;	  /* semaphores in those sets */
 	uid_t self;	  /* the broker's euid */

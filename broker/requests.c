@@ -63,6 +63,35 @@ page_round(size_t n)
 	return (n + ps - 1) / ps * ps;
 }
 
+/*
+ * The index a new object gets, as the kernel's ipc_idr_alloc picks it:
+ * idr_alloc_cyclic(0, max(in_use * 3 / 2, 64) capped at IPCMNI), i.e. the
+ * first free index from the cursor (one past the last one given), then
+ * from 0. So a removed object's index is not reused at once, and *_INFO
+ * (the highest index in use) and *_STAT by index see what they see on the
+ * kernel. Beyond that range only if slots being created or removed fill
+ * it. The cursor moves when create() succeeds.
+ */
+static int
+pick_index(struct primd_reg *r, int t)
+{
+	int end = (int)(r->nobj[t] * 3 / 2), start = r->next_idx[t], i;
+
+	if (end < 64)
+		end = 64;
+	if (end > PRIMD_NIDX)
+		end = PRIMD_NIDX;
+	if (start < 0 || start >= end)
+		start = 0;
+	for (i = start; i < end; i++)
+		if (ent(r, t, i)->state == PRIMD_ENT_FREE)
+			return i;
+	for (i = 0; i < PRIMD_NIDX; i++)
+		if (ent(r, t, i)->state == PRIMD_ENT_FREE)
+			return i;
+	return -1;
+}
+
 /* Create an object for GET; the caller checked that it may. */
 static int
 create(struct primd_reg *r, int t, const struct primd_cred *c,
@@ -104,10 +133,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EINVAL;
 	if (r->nobj[t] >= max)
 		return ENOSPC;
-	for (i = 0; i < PRIMD_NIDX; i++)
-		if (ent(r, t, i)->state == PRIMD_ENT_FREE)
-			break;
-	if (i == PRIMD_NIDX)
+	if ((i = pick_index(r, t)) < 0)
 		return ENOSPC;
 	e = ent(r, t, i);
 	o = &r->obj[t][i];
@@ -161,6 +187,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	e->state = PRIMD_ENT_LIVE;
 	primd__ent_end(e);
 	primd__count(r, t, i);
+	r->next_idx[t] = i + 1;
 	reply_obj(r, t, i, c, rep);
 	return 0;
 fail:
@@ -334,11 +361,13 @@ static int
 do_stat_index(struct primd_reg *r, int t, const struct primd_cred *c,
 	      const struct primd_req *q, struct primd_rep *rep)
 {
-	int i = q->id;
+	/* The kernel's ipc_obtain_object_idr takes ipcid_to_idx(arg): the
+	 * low 15 bits, so an object's id, or index + k * 32768, finds it. */
+	int i = q->id < 0 ? -1 : q->id & (PRIMD_NIDX - 1);
 
 	if (q->flags != 0 && q->flags != 1)
 		return EINVAL;
-	if (i < 0 || i >= PRIMD_NIDX ||
+	if (i < 0 ||
 	    (ent(r, t, i)->state != PRIMD_ENT_LIVE &&
 	     ent(r, t, i)->state != PRIMD_ENT_DAMAGED))
 		return EINVAL;

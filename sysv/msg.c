@@ -65,8 +65,9 @@ text_out(void *msgp)
 SYSV_EXPORT int
 msgget(key_t key, int msgflg)
 {
-	int r = sysv__get_key(PRIMD_MSG, key, msgflg, 0);
+	int saved = errno, r = sysv__get_key(PRIMD_MSG, key, msgflg, 0);
 
+	errno = saved; /* changed only on failure, as the kernel's */
 	return SYSV_RET(r);
 }
 
@@ -138,9 +139,12 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 SYSV_EXPORT int
 msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 {
-	/* errno changes only on failure: nothing below sets it otherwise. */
-	int r = do_send(msqid, msgp, msgsz, msgflg);
+	/* errno changes only on failure, as the kernel's; restored here
+	 * rather than trusting every path below (the broker's socket, the
+	 * poll sleeps, libprim) to leave it alone. */
+	int saved = errno, r = do_send(msqid, msgp, msgsz, msgflg);
 
+	errno = saved;
 	return SYSV_RET(r);
 }
 
@@ -273,8 +277,10 @@ out:
 SYSV_EXPORT ssize_t
 msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 {
+	int saved = errno;
 	ssize_t r = do_recv(msqid, msgp, msgsz, msgtyp, msgflg);
 
+	errno = saved; /* changed only on failure, as the kernel's */
 	return SYSV_RET(r);
 }
 
@@ -428,7 +434,10 @@ msgctl(int msqid, int cmd, struct msqid_ds *buf)
 		req.uid = ds.msg_perm.uid;
 		req.gid = ds.msg_perm.gid;
 		req.mode = ds.msg_perm.mode & 0777;
-		req.qbytes = ds.msg_qbytes;
+		/* The kernel's msgctl_down takes int msg_qbytes: the low 32
+		 * bits, sign-extended when stored, compared with msgmnb as
+		 * unsigned (2^32 + 100 sets 100; 2^31 is EPERM). */
+		req.qbytes = (uint64_t)(int64_t)(int)ds.msg_qbytes;
 		/* The broker applies qbytes and sets msg_ctime. */
 		if ((r = sysv__call(&req, &rep)) == 0)
 			r = -rep.err;

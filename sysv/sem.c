@@ -57,9 +57,11 @@ _Static_assert(IPC_NOWAIT == PRIM_IPC_NOWAIT && SEM_UNDO == PRIM_SEM_UNDO,
 SYSV_EXPORT int
 semget(key_t key, int nsems, int semflg)
 {
+	int saved = errno;
 	int r = nsems < 0 ? -EINVAL
 			  : sysv__get_key(PRIMD_SEM, key, semflg, nsems);
 
+	errno = saved; /* changed only on failure, as the kernel's */
 	return SYSV_RET(r);
 }
 
@@ -137,6 +139,10 @@ do_semop(int semid, const struct sembuf *usops, size_t nsops,
 	unsigned max = 0;
 	int alter = 0, r;
 
+	/* The system calls take unsigned int nsops (SYSCALL_DEFINE3(semop,
+	 * ..., unsigned, nsops)): libc passes size_t, the kernel drops the
+	 * upper 32 bits, so 2^32 + 1 is one operation and 2^32 is none. */
+	nsops = (unsigned int)nsops;
 	if (nsops < 1)
 		return -EINVAL;
 	if ((lim = sysv__limits(&r)) == NULL)
@@ -192,8 +198,9 @@ out:
 SYSV_EXPORT int
 semop(int semid, struct sembuf *sops, size_t nsops)
 {
-	int r = do_semop(semid, sops, nsops, NULL);
+	int saved = errno, r = do_semop(semid, sops, nsops, NULL);
 
+	errno = saved; /* changed only on failure, as the kernel's */
 	return SYSV_RET(r);
 }
 
@@ -202,12 +209,13 @@ semtimedop(int semid, struct sembuf *sops, size_t nsops,
 	   const struct timespec *timeout)
 {
 	struct timespec ts;
-	int r;
+	int r, saved = errno;
 
 	/* The kernel copies the timeout before anything else. */
 	if (timeout != NULL && sysv__copy(&ts, timeout, sizeof(ts)) != 0)
 		return SYSV_RET(-EFAULT);
 	r = do_semop(semid, sops, nsops, timeout != NULL ? &ts : NULL);
+	errno = saved; /* changed only on failure, as the kernel's */
 	return SYSV_RET(r);
 }
 

@@ -3173,6 +3173,295 @@ t_info(void)
 	}
 }
 
+/* ---- 11, 12 (issue 10 item 5): the *_STAT argument, the *_INFO result ----
+ * The kernel's *_STAT look the argument up by ipcid_to_idx(arg), its low 15
+ * bits: an object's id, or its index plus any multiple of 32768, finds it;
+ * a negative argument is EINVAL. *_INFO and IPC_INFO return the highest
+ * index in use (ipc_get_maxidx), which falls when the highest is removed
+ * and stays when a lower one is: not the number of objects.
+ */
+
+static long
+ix_stat(int msg, int arg, int any, void *buf)
+{
+	if (msg)
+		return msgctl(arg, any ? MSG_STAT_ANY : MSG_STAT, buf);
+	return semctl(arg, 0, any ? SEM_STAT_ANY : SEM_STAT,
+		      (union semun){.buf = buf});
+}
+
+static long
+ix_info(int msg, int cmd)
+{
+	union {
+		struct seminfo s;
+		struct msginfo m;
+	} u;
+
+	if (msg)
+		return msgctl(0, cmd ? MSG_INFO : IPC_INFO, (void *)&u);
+	return semctl(0, 0, cmd ? SEM_INFO : IPC_INFO,
+		      (union semun){.__buf = &u.s});
+}
+
+/* "id" if r is want, "other id" for another, else "-1 ENAME". */
+static const char *
+ix_same(long r, int e, int want)
+{
+	return r == want ? "id" : r >= 0 ? "other id" : fmt_r(r, e);
+}
+
+#define IX(x, want)                                                            \
+	({                                                                     \
+		errno = 0;                                                     \
+		long r_ = (long)(x);                                           \
+		ix_same(r_, errno, (want));                                    \
+	})
+
+/* The highest index *_STAT_ANY finds at or below lim, or -1. */
+static int
+ix_highest(int msg, int lim)
+{
+	union {
+		struct semid_ds s;
+		struct msqid_ds m;
+	} u;
+	int hi = -1;
+
+	for (int i = 0; i <= lim && i < 32768; i++)
+		if (ix_stat(msg, i, 1, &u) >= 0)
+			hi = i;
+	return hi;
+}
+
+static void
+ix_info_line(int msg, const char *when)
+{
+	const char *k = msg ? "MSG" : "SEM";
+	long mx = ix_info(msg, 1), ii = ix_info(msg, 0);
+	int hi = ix_highest(msg, (int)mx + 64);
+
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = when;
+		__auto_type a2_ = mx == hi;
+		__auto_type a3_ = ii == mx;
+		P("12 %s_INFO %s: returns the highest index in use:%d, "
+		  "IPC_INFO the same:%d",
+		  a0_, a1_, a2_, a3_);
+	}
+}
+
+static void
+t_index_one(int msg)
+{
+	const char *k = msg ? "MSG" : "SEM";
+	union {
+		struct semid_ds s;
+		struct msqid_ds m;
+	} u;
+	int id[3], ix[3], top = 0, mx;
+
+	for (int i = 0; i < 3; i++) {
+		id[i] = msg ? mkmsq(IPC_PRIVATE, 0600)
+			    : mksem(IPC_PRIVATE, 1, 0600);
+		ix[i] = id[i] % 32768;
+		if (ix[i] > ix[top])
+			top = i;
+	}
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = IX(ix_stat(msg, id[0], 0, &u), id[0]);
+		__auto_type a2_ = IX(ix_stat(msg, id[0], 1, &u), id[0]);
+		__auto_type a3_ = IX(ix_stat(msg, ix[0] + 32768, 0, &u), id[0]);
+		__auto_type a4_ =
+		    IX(ix_stat(msg, ix[0] + 32768 * 1000, 1, &u), id[0]);
+		__auto_type a5_ =
+		    IX(ix_stat(msg, ix[0] | 0x7fff8000, 0, &u), id[0]);
+		P("11 %s_STAT arg: the id -> %s (_ANY %s), index+32768 -> %s, "
+		  "index+32768*1000 (_ANY) -> %s, index|0x7fff8000 -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = IX(ix_stat(msg, id[1], 0, BADPTR), id[1]);
+		__auto_type a2_ = IX(ix_stat(msg, ix[1] | INT_MIN, 0, &u), id[1]);
+		__auto_type a3_ = IX(ix_stat(msg, -1, 1, &u), id[1]);
+		__auto_type a4_ = IX(ix_stat(msg, -32768 + ix[1], 1, &u), id[1]);
+		P("11 %s_STAT arg: the id, buf=bad pointer -> %s; "
+		  "index|INT_MIN -> %s, -1 (_ANY) -> %s, index-32768 (_ANY) -> %s",
+		  a0_, a1_, a2_, a3_, a4_);
+	}
+	mx = (int)ix_info(msg, 1);
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = mx >= ix[top];
+		__auto_type a2_ = R(ix_stat(msg, mx + 1, 1, &u));
+		__auto_type a3_ = R(ix_stat(msg, mx + 1 + 32768, 1, &u));
+		__auto_type a4_ = R(ix_stat(msg, 32767, 0, &u));
+		__auto_type a5_ = R(ix_stat(msg, INT_MAX, 0, &u));
+		P("11 %s_STAT max_index>=ours:%d; beyond it -> %s, "
+		  "+32768 -> %s; 32767 -> %s, INT_MAX -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	ix_info_line(msg, "with three more");
+	/* A hole below the highest: the result must not move. */
+	(void)(msg ? rmmsq(id[(top + 1) % 3]) : rmsem(id[(top + 1) % 3]));
+	ix_info_line(msg, "after removing a lower one");
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = R(ix_stat(msg, ix[(top + 1) % 3] + 32768, 1, &u));
+		P("11 %s_STAT removed one's index+32768 -> %s", a0_, a1_);
+	}
+	(void)(msg ? rmmsq(id[top]) : rmsem(id[top]));
+	ix_info_line(msg, "after removing the highest of ours");
+	(void)(msg ? rmmsq(id[(top + 2) % 3]) : rmsem(id[(top + 2) % 3]));
+	ix_info_line(msg, "after removing all three");
+	/* ipc_idr_alloc is cyclic: the next index is one past the last one
+	 * given, not the lowest free one (the one just freed). */
+	id[0] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	id[1] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	(void)(msg ? rmmsq(id[0]) : rmsem(id[0]));
+	id[2] = msg ? mkmsq(IPC_PRIVATE, 0600) : mksem(IPC_PRIVATE, 1, 0600);
+	mx = (int)ix_info(msg, 1);
+	{
+		__auto_type a0_ = k;
+		__auto_type a1_ = id[2] % 32768 == id[1] % 32768 + 1;
+		__auto_type a2_ = id[2] % 32768 != id[0] % 32768;
+		__auto_type a3_ = mx == id[2] % 32768;
+		P("12 %s a new object's index: one past the last given:%d, "
+		  "not the one just freed:%d; %s_INFO returns it:%d",
+		  a0_, a1_, a2_, a0_, a3_);
+	}
+	ix_info_line(msg, "after a create, a removal and a create");
+	(void)(msg ? rmmsq(id[1]) : rmsem(id[1]));
+	(void)(msg ? rmmsq(id[2]) : rmsem(id[2]));
+}
+
+static void
+t_index(void)
+{
+	t_index_one(0);
+	t_index_one(1);
+}
+
+/* ---- 16, 39, conventions (issue 10 item 8): truncated widths, errno ------
+ * semop and semtimedop take unsigned int nsops: libc passes size_t and the
+ * kernel drops the upper bits (2^32 + 1 is one operation, 2^32 none).
+ * msgctl IPC_SET takes msg_qbytes as an int (msgctl_down): 2^32 + 100 sets
+ * 100, 2^32 sets 0. (Values whose low 32 bits exceed msgmnb are left out:
+ * their result depends on CAP_SYS_RESOURCE.) A successful call leaves
+ * errno as it was, also a process's first call and one that blocked.
+ */
+
+static const char *
+en_same(int before)
+{
+	return errno == before ? "errno unchanged" : ename(errno);
+}
+
+#define EN(x)                                                                  \
+	({                                                                     \
+		errno = 4321;                                                  \
+		long r_ = (long)(x);                                           \
+		r_ == -1 ? fmt_r(r_, errno) : en_same(4321);                   \
+	})
+
+static void
+t_trunc(void)
+{
+	struct sembuf up[2] = {{0, 1, 0}, {0, 1, 0}}, dn = {0, -1, 0};
+	struct timespec ts = {5, 0};
+	struct msqid_ds md;
+	struct {
+		long mtype;
+		char b[8];
+	} m = {1, "abc"};
+	int s = mksem(IPC_PRIVATE, 1, 0600), q = mkmsq(IPC_PRIVATE, 0600);
+	size_t big = (size_t)1 << 32;
+	pid_t pid;
+	int st;
+
+	{
+		__auto_type a0_ = R(semop(s, up, big + 1));
+		__auto_type a1_ = R(semctl(s, 0, GETVAL));
+		__auto_type a2_ = R(semop(s, up, big));
+		__auto_type a3_ = R(semtimedop(s, up, big + 2, &ts));
+		__auto_type a4_ = R(semctl(s, 0, GETVAL));
+		__auto_type a5_ = R(semop(s, up, big + (size_t)semopm + 1));
+		P("16 semop nsops 2^32+1 -> %s (value %s), 2^32 -> %s; "
+		  "semtimedop 2^32+2 -> %s (value %s); 2^32+SEMOPM+1 -> %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_);
+	}
+	{
+		const unsigned long v[] = {(1UL << 32) + 100,
+					   0xffffffff00000010UL, 1UL << 32};
+
+		for (int i = 0; i < 3; i++) {
+			MUST(msgctl(q, IPC_STAT, &md));
+			md.msg_qbytes = (msglen_t)v[i];
+			__auto_type a0_ = v[i];
+			__auto_type a1_ = R(msgctl(q, IPC_SET, &md));
+			MUST(msgctl(q, IPC_STAT, &md));
+			__auto_type a2_ = (unsigned long)md.msg_qbytes;
+			P("39 IPC_SET msg_qbytes=%#lx -> %s, IPC_STAT qbytes %lu",
+			  a0_, a1_, a2_);
+		}
+		__auto_type a0_ = R(msgsnd(q, &m, 1, IPC_NOWAIT));
+		P("39 qbytes 0: msgsnd of 1 byte IPC_NOWAIT -> %s", a0_);
+		md.msg_qbytes = (msglen_t)msgmnb;
+		MUST(msgctl(q, IPC_SET, &md));
+	}
+	{
+		struct semid_ds sd;
+		unsigned short v1 = 0;
+		__auto_type a0_ = EN(track(sem_ids, &nsem_ids,
+				       semget(IPC_PRIVATE, 1, 0600)));
+		__auto_type a1_ = EN(track(msq_ids, &nmsq_ids,
+				       msgget(IPC_PRIVATE, 0600)));
+		__auto_type a2_ = EN(semop(s, up, 1));
+		__auto_type a3_ = EN(semtimedop(s, &dn, 1, &ts));
+		__auto_type a4_ = EN(msgsnd(q, &m, 3, 0));
+		__auto_type a5_ = EN(msgrcv(q, &m, sizeof(m.b), 0, 0));
+		__auto_type a6_ =
+		    EN(semctl(s, 0, IPC_STAT, (union semun){.buf = &sd}));
+		__auto_type a7_ = EN(semctl(s, 0, GETALL,
+					    (union semun){.array = &v1}));
+		__auto_type a8_ = EN(msgctl(q, IPC_STAT, &md));
+		P("0 a success leaves errno: semget %s, msgget %s, semop %s, "
+		  "semtimedop %s, msgsnd %s, msgrcv %s, IPC_STAT %s, GETALL %s, "
+		  "msgctl IPC_STAT %s",
+		  a0_, a1_, a2_, a3_, a4_, a5_, a6_, a7_, a8_);
+	}
+	/* A child's first call; a semop and a msgrcv that blocked first. */
+	MUST(semctl(s, 0, SETVAL, (union semun){.val = 0}));
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		const char *a = EN(semop(s, up, 1));
+
+		printf("0 a child's first call (semop) leaves errno: %s\n", a);
+		fflush(stdout);
+		_exit(0);
+	}
+	MUST(waitpid(pid, &st, 0));
+	MUST(semctl(s, 0, SETVAL, (union semun){.val = 0}));
+	if ((pid = fork()) == 0) {
+		WAIT_FOR(semctl(s, 0, GETNCNT) == 1);
+		semop(s, up, 1);
+		usleep(100000);
+		msgsnd(q, &m, 3, 0);
+		_exit(0);
+	}
+	{
+		__auto_type a0_ = EN(semop(s, &dn, 1));
+		__auto_type a1_ = EN(msgrcv(q, &m, sizeof(m.b), 0, 0));
+		P("0 after blocking: semop %s, msgrcv %s", a0_, a1_);
+	}
+	MUST(waitpid(pid, &st, 0));
+	(void)rmsem(s);
+	(void)rmmsq(q);
+}
+
 /* ---- check_perms.sh modes ---------------------------------------------- */
 
 #define NPERM 7
@@ -4108,6 +4397,8 @@ main(int argc, char **argv)
 	t_msgpids();
 	t_msgcopy();
 	t_info();
+	t_index();
+	t_trunc();
 	t_signals();
 	t_rawsys();
 	cleanup();
