@@ -75,6 +75,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	struct primd_obj *o;
 	struct primd_obj_shm *h;
 	size_t objlen, seg;
+	long long next;
 	int i, shmid, rc;
 	uint32_t max = t == T_SEM ? lim->semmni : lim->msgmni;
 
@@ -104,12 +105,21 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EINVAL;
 	if (r->nobj[t] >= max)
 		return ENOSPC;
-	for (i = 0; i < PRIMD_NIDX; i++)
+	/* msg_next_id/sem_next_id (limits.c): the first free index from
+	 * the one it names, with its sequence, as ipc_idr_alloc does. */
+	next = primd__next_id(t);
+	for (i = next < 0 ? 0 : (int)(next & (PRIMD_NIDX - 1)); i < PRIMD_NIDX;
+	     i++)
 		if (ent(r, t, i)->state == PRIMD_ENT_FREE)
 			break;
 	if (i == PRIMD_NIDX)
 		return ENOSPC;
 	e = ent(r, t, i);
+	if (next >= 0) {
+		primd__ent_begin(e);
+		e->seq = (uint16_t)((next >> PRIMD_SEQ_SHIFT) & 0x7fff);
+		primd__ent_end(e);
+	}
 	o = &r->obj[t][i];
 	seg = page_round(PRIMD_OBJ_HDR + objlen);
 	/* quota.c: the creator's quotas and prim's share of shm ids. */

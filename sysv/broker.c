@@ -24,6 +24,7 @@
  * ids the process has mapped never wait for the broker.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -533,6 +534,103 @@ sysv__limits(int *err)
 		return NULL;
 	}
 	return &limits;
+}
+
+/*
+ * The limits libsysv checks itself, msgsnd's msgmax (EINVAL) and semop's
+ * semopm (E2BIG), follow the namespace's sysctls as the broker's do
+ * (broker/limits.c), unless the broker was given them on its command line
+ * (info.pinned). The fast path compares with a cached value; a size above
+ * it reads /proc/sys/kernel again before failing (so a raise counts at
+ * once), and the cache is read again at most every SYSCTL_MS anyway (so a
+ * lowered limit counts within that time: libsysv(7), BUGS).
+ */
+#define SYSCTL_MS 100
+
+static _Atomic uint32_t sc_msgmax, sc_semopm; /* 0: not read (or unreadable) */
+static _Atomic long sc_next;		     /* now_coarse() of the next read */
+
+static long
+now_coarse(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+read_sysctl(const char *path, long long *v, int n)
+{
+	char buf[128], *p, *end;
+	ssize_t len;
+	int saved = errno, got = 0;
+	/* Raw: libsysv may interpose open and read (/proc/sysvipc). */
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		len = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+		(void)syscall(SYS_close, fd);
+		buf[len > 0 ? len : 0] = '\0';
+		for (p = buf; got < n; p = end) {
+			v[got] = strtoll(p, &end, 10);
+			if (end == p)
+				break;
+			got++;
+		}
+	}
+	errno = saved;
+	return got;
+}
+
+static uint32_t
+clamp_sysctl(long long v)
+{
+	return v < 1 ? 1 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static void
+sysctl_reread(void)
+{
+	long long v[4];
+
+	if (read_sysctl("/proc/sys/kernel/msgmax", v, 1) == 1)
+		atomic_store_explicit(&sc_msgmax, clamp_sysctl(v[0]),
+				      memory_order_relaxed);
+	if (read_sysctl("/proc/sys/kernel/sem", v, 4) == 4)
+		atomic_store_explicit(&sc_semopm, clamp_sysctl(v[2]),
+				      memory_order_relaxed);
+	atomic_store_explicit(&sc_next, now_coarse() + SYSCTL_MS,
+			      memory_order_relaxed);
+}
+
+static uint32_t
+follow(const struct primd_info *lim, _Atomic uint32_t *cache, uint32_t pin,
+       uint32_t broker, uint64_t want)
+{
+	uint32_t v;
+
+	if (lim->pinned & pin)
+		return broker;
+	v = atomic_load_explicit(cache, memory_order_relaxed);
+	if (v == 0 || want > v ||
+	    now_coarse() >= atomic_load_explicit(&sc_next, memory_order_relaxed)) {
+		sysctl_reread();
+		v = atomic_load_explicit(cache, memory_order_relaxed);
+	}
+	return v != 0 ? v : broker;
+}
+
+uint32_t
+sysv__msgmax(const struct primd_info *lim, uint64_t want)
+{
+	return follow(lim, &sc_msgmax, PRIMD_PIN_MSGMAX, lim->msgmax, want);
+}
+
+uint32_t
+sysv__semopm(const struct primd_info *lim, uint64_t want)
+{
+	return follow(lim, &sc_semopm, PRIMD_PIN_SEMOPM, lim->semopm, want);
 }
 
 void
