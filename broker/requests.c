@@ -86,14 +86,15 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 			return ENOSPC;
 		memset(&sa, 0, sizeof(sa));
 		sa.nsems = (uint32_t)q->nsems;
-		sa.semopm = lim->semopm;
+		/* libprim's bounds (libsysv(7), BUGS), not the sysctl's. */
+		sa.semopm = lim->semopm < 8191 ? lim->semopm : 8191;
 		sa.nprocs = r->conf.sem_nprocs;
 		sa.nslots = r->conf.sem_nslots;
 		sa.flags = PRIM_SEMSET_ZEROED; /* a fresh segment */
 		objlen = prim_semset_size(&sa);
 	} else {
 		memset(&ma, 0, sizeof(ma));
-		ma.msgmax = lim->msgmax;
+		ma.msgmax = lim->msgmax < (1u << 24) ? lim->msgmax : 1u << 24;
 		ma.qbytes = lim->msgmnb;
 		ma.qbytes_max = r->conf.msg_qbytes_max;
 		if (ma.qbytes_max < ma.qbytes)
