@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -540,24 +541,16 @@ sysv__limits(int *err)
  * The limits libsysv checks itself, msgsnd's msgmax (EINVAL) and semop's
  * semopm (E2BIG), follow the namespace's sysctls as the broker's do
  * (broker/limits.c), unless the broker was given them on its command line
- * (info.pinned). The fast path compares with a cached value; a size above
- * it reads /proc/sys/kernel again before failing (so a raise counts at
- * once), and the cache is read again at most every SYSCTL_MS anyway (so a
- * lowered limit counts within that time: libsysv(7), BUGS).
+ * (info.pinned). The fast path makes no system call: it compares with a
+ * cached value; a size above it reads /proc/sys/kernel again before
+ * failing, so a raise counts at once; and whenever the broker has read
+ * another value (it re-reads the sysctls on every creation, IPC_SET and
+ * *_INFO and publishes them in the registry it maps read-only), that value
+ * replaces the cache, so a lowered limit counts from the next such request
+ * by any process of the namespace (libsysv(7), BUGS).
  */
-#define SYSCTL_MS 100
-
 static _Atomic uint32_t sc_msgmax, sc_semopm; /* 0: not read (or unreadable) */
-static _Atomic long sc_next;		     /* now_coarse() of the next read */
-
-static long
-now_coarse(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static _Atomic uint32_t sc_msgmax_b, sc_semopm_b; /* the broker's, last seen */
 
 static int
 read_sysctl(const char *path, long long *v, int n)
@@ -600,21 +593,30 @@ sysctl_reread(void)
 	if (read_sysctl("/proc/sys/kernel/sem", v, 4) == 4)
 		atomic_store_explicit(&sc_semopm, clamp_sysctl(v[2]),
 				      memory_order_relaxed);
-	atomic_store_explicit(&sc_next, now_coarse() + SYSCTL_MS,
-			      memory_order_relaxed);
 }
 
 static uint32_t
-follow(const struct primd_info *lim, _Atomic uint32_t *cache, uint32_t pin,
-       uint32_t broker, uint64_t want)
+follow(const struct primd_info *lim, _Atomic uint32_t *cache,
+       _Atomic uint32_t *seen, uint32_t pin, uint32_t broker,
+       size_t off, uint64_t want)
 {
-	uint32_t v;
+	const struct primd_reg_shm *g =
+	    atomic_load_explicit(&reg, memory_order_acquire);
+	uint32_t v, b;
 
 	if (lim->pinned & pin)
 		return broker;
+	if (g != NULL) {
+		/* The broker's latest reading (a word it stores whole). */
+		b = __atomic_load_n((const uint32_t *)(const void *)((const char *)&g->limits + off),
+				    __ATOMIC_RELAXED);
+		if (b != atomic_load_explicit(seen, memory_order_relaxed)) {
+			atomic_store_explicit(seen, b, memory_order_relaxed);
+			atomic_store_explicit(cache, b, memory_order_relaxed);
+		}
+	}
 	v = atomic_load_explicit(cache, memory_order_relaxed);
-	if (v == 0 || want > v ||
-	    now_coarse() >= atomic_load_explicit(&sc_next, memory_order_relaxed)) {
+	if (v == 0 || want > v) {
 		sysctl_reread();
 		v = atomic_load_explicit(cache, memory_order_relaxed);
 	}
@@ -624,13 +626,15 @@ follow(const struct primd_info *lim, _Atomic uint32_t *cache, uint32_t pin,
 uint32_t
 sysv__msgmax(const struct primd_info *lim, uint64_t want)
 {
-	return follow(lim, &sc_msgmax, PRIMD_PIN_MSGMAX, lim->msgmax, want);
+	return follow(lim, &sc_msgmax, &sc_msgmax_b, PRIMD_PIN_MSGMAX,
+		      lim->msgmax, offsetof(struct primd_info, msgmax), want);
 }
 
 uint32_t
 sysv__semopm(const struct primd_info *lim, uint64_t want)
 {
-	return follow(lim, &sc_semopm, PRIMD_PIN_SEMOPM, lim->semopm, want);
+	return follow(lim, &sc_semopm, &sc_semopm_b, PRIMD_PIN_SEMOPM,
+		      lim->semopm, offsetof(struct primd_info, semopm), want);
 }
 
 void

@@ -114,7 +114,8 @@ struct sysv_obj {
 SYSV_HIDDEN const struct primd_info *sysv__limits(int *err);
 /* msgmax and semopm as the kernel would check a call needing want now:
  * the namespace's sysctl (re-read when want exceeds the cached value, and
- * every 100 ms), or the broker's value if it was pinned (broker.c). */
+ * taken from the registry when the broker has read another), or the
+ * broker's value if it was pinned (broker.c). */
 SYSV_HIDDEN uint32_t sysv__msgmax(const struct primd_info *lim, uint64_t want);
 SYSV_HIDDEN uint32_t sysv__semopm(const struct primd_info *lim, uint64_t want);
 

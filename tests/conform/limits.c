@@ -147,7 +147,11 @@ main(void)
 	printf("known: msgmax 10000: msgsnd 9000 older queue: %s\n",
 	       res(msgsnd(old, &m, 9000, IPC_NOWAIT)));
 	put("msgmax", "100");
-	usleep(250000); /* a lowered limit: libsysv's cache, 100 ms */
+	/* A lowered limit counts in libsysv from the broker's next reading
+	 * (any creation, IPC_SET or *_INFO in the namespace). */
+	printf("known: msgmax 100, at once: msgsnd 101: %s\n",
+	       res(msgsnd(q, &m, 101, IPC_NOWAIT)));
+	(void)msgctl(0, IPC_INFO, (struct msqid_ds *)(void *)&ds);
 	printf("msgmax 100: msgsnd 101: %s\n",
 	       res(msgsnd(q, &m, 101, IPC_NOWAIT)));
 	printf("msgmax 100: msgsnd 100: %s\n",
@@ -190,7 +194,14 @@ main(void)
 	printf("semopm 600: semop 550: %s\n", res(semop(s, ops, 550)));
 	printf("semopm 600: semop 601: %s\n", res(semop(s, ops, 601)));
 	put("sem", "10 32000 5 32000");
-	usleep(250000);
+	printf("known: semopm 5, at once: semop 6: %s\n",
+	       res(semop(s, ops, 6)));
+	{
+		struct seminfo si;
+		union semun a = {.__buf = &si};
+
+		(void)semctl(0, 0, IPC_INFO, a);
+	}
 	printf("semopm 5: semop 6: %s\n", res(semop(s, ops, 6)));
 	printf("semopm 5: semop 5: %s\n", res(semop(s, ops, 5)));
 	{
