@@ -1214,6 +1214,7 @@ main(int argc, char **argv)
 	primd__quota_defaults(&qconf);
 	if (parse_args(argc, argv, &sock, &cf, &qconf) != 0)
 		return 2;
+	primd__limits_read(&cf.lim); /* the pins in force: pinned */
 	qconf.total_conns = MAX_CLIENTS;
 	qconf.total_procs = PRIMD_NPROCS;
 	if (sock == NULL) {
