@@ -177,31 +177,9 @@ ep_rearm(int fd, int idx)
  * Limits
  */
 
-static int
-read_ul(const char *path, unsigned long *v, int n)
-{
-	FILE *f = fopen(path, "re");
-	int got = 0;
-
-	if (f == NULL)
-		return -1;
-	while (got < n && fscanf(f, "%lu", &v[got]) == 1)
-		got++;
-	fclose(f);
-	return got == n ? 0 : -1;
-}
-
-static uint32_t
-clamp32(unsigned long v)
-{
-	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 static void
 default_limits(struct primd_info *l)
 {
-	unsigned long v[4];
-
 	l->semmsl = 32000;
 	l->semmns = 1024000000;
 	l->semopm = 500;
@@ -209,18 +187,45 @@ default_limits(struct primd_info *l)
 	l->msgmax = 8192;
 	l->msgmnb = 16384;
 	l->msgmni = 32000;
-	if (read_ul("/proc/sys/kernel/sem", v, 4) == 0) {
-		l->semmsl = clamp32(v[0]);
-		l->semmns = clamp32(v[1]);
-		l->semopm = clamp32(v[2]);
-		l->semmni = clamp32(v[3]);
+	primd__limits_read(l); /* the sysctls, read again later (limits.c) */
+}
+
+/*
+ * The request and reply buffers fit the limits in force: grown when a
+ * sysctl raises them (never shrunk), before any object that the larger
+ * request could address exists, since every creation refreshes the
+ * limits first (serve_one). Returns 0, or -1 if memory ran out (the old
+ * buffers stay).
+ */
+static int
+fit_buffers(const struct primd_info *lim)
+{
+	size_t rx = sizeof(struct primd_req) + primd__trailer_max(lim) + 1;
+	size_t tx = sizeof(struct primd_msgrcv_rep) + lim->msgmax;
+	unsigned char *p;
+
+	if (rx > rxcap) {
+		if ((p = realloc(rxbuf, rx)) == NULL)
+			return -1;
+		rxbuf = p;
+		rxreq = (struct primd_req *)(void *)rxbuf;
+		rxcap = rx;
 	}
-	if (read_ul("/proc/sys/kernel/msgmax", v, 1) == 0)
-		l->msgmax = clamp32(v[0]);
-	if (read_ul("/proc/sys/kernel/msgmnb", v, 1) == 0)
-		l->msgmnb = clamp32(v[0]);
-	if (read_ul("/proc/sys/kernel/msgmni", v, 1) == 0)
-		l->msgmni = clamp32(v[0]);
+	if (tx > txcap) {
+		if ((p = realloc(txbuf, tx)) == NULL)
+			return -1;
+		txbuf = p;
+		txcap = tx;
+	}
+	return 0;
+}
+
+/* Ops that decide by the limits: the sysctls are read again first. */
+static int
+reads_limits(int op)
+{
+	return op == PRIMD_HELLO || op == PRIMD_GET || op == PRIMD_SET ||
+	       op == PRIMD_INFO || op == PRIMD_SEMOP || op == PRIMD_MSGSND;
 }
 
 static int
@@ -845,6 +850,8 @@ serve_one(struct client *c)
 			register_proc(c->cred.pid, c->cred.uid);
 			c->registered = 1;
 		}
+		if (reads_limits(rxreq->op) && primd__limits_refresh(&reg))
+			(void)fit_buffers(&reg.conf.lim);
 		extra = primd__reg_handle(&reg, &c->cred, rxreq,
 					  rxbuf + sizeof(struct primd_req),
 					  (size_t)n - sizeof(struct primd_req),
@@ -1119,24 +1126,31 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf,
 			break;
 		case O_SEMMSL:
 			cf->lim.semmsl = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_SEMMSL);
 			break;
 		case O_SEMMNS:
 			cf->lim.semmns = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_SEMMNS);
 			break;
 		case O_SEMOPM:
 			cf->lim.semopm = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_SEMOPM);
 			break;
 		case O_SEMMNI:
 			cf->lim.semmni = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_SEMMNI);
 			break;
 		case O_MSGMAX:
 			cf->lim.msgmax = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_MSGMAX);
 			break;
 		case O_MSGMNB:
 			cf->lim.msgmnb = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_MSGMNB);
 			break;
 		case O_MSGMNI:
 			cf->lim.msgmni = (uint32_t)v;
+			primd__limits_pin(PRIMD_PIN_MSGMNI);
 			break;
 		case O_SEMNPROCS:
 			cf->sem_nprocs = (uint32_t)v;
@@ -1147,6 +1161,7 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf,
 		case O_QBMAX:
 			cf->msg_qbytes_max = (uint32_t)v;
 			qbmax_set = 1;
+			primd__limits_pin(PRIMD_PIN_QBMAX);
 			break;
 		case O_MSGNSLOTS:
 			cf->msg_nslots = (uint32_t)v;
@@ -1173,11 +1188,8 @@ parse_args(int argc, char **argv, const char **sock, struct primd_conf *cf,
 		cf->lim.semmni = PRIMD_NIDX;
 	if (cf->lim.msgmni > PRIMD_NIDX)
 		cf->lim.msgmni = PRIMD_NIDX;
-	if (!qbmax_set) {
-		uint64_t q = 4 * (uint64_t)cf->lim.msgmnb;
-
-		cf->msg_qbytes_max = (uint32_t)(q > INT32_MAX ? INT32_MAX : q);
-	}
+	if (!qbmax_set)
+		cf->msg_qbytes_max = primd__qbytes_max_of(cf->lim.msgmnb);
 	return 0;
 }
 
@@ -1202,6 +1214,7 @@ main(int argc, char **argv)
 	primd__quota_defaults(&qconf);
 	if (parse_args(argc, argv, &sock, &cf, &qconf) != 0)
 		return 2;
+	primd__limits_read(&cf.lim); /* the pins in force: pinned */
 	qconf.total_conns = MAX_CLIENTS;
 	qconf.total_procs = PRIMD_NPROCS;
 	if (sock == NULL) {

@@ -166,12 +166,25 @@ struct primd_req {
 	uint64_t qbytes;	/* SET of a message queue */
 };
 
+/* Limits given on the command line: the sysctl no longer counts
+ * (struct primd_info's pinned). */
+#define PRIMD_PIN_SEMMSL 0x01u
+#define PRIMD_PIN_SEMMNS 0x02u
+#define PRIMD_PIN_SEMOPM 0x04u
+#define PRIMD_PIN_SEMMNI 0x08u
+#define PRIMD_PIN_MSGMAX 0x10u
+#define PRIMD_PIN_MSGMNB 0x20u
+#define PRIMD_PIN_MSGMNI 0x40u
+#define PRIMD_PIN_QBMAX	 0x80u
 /* Limits and usage: what IPC_INFO, SEM_INFO and MSG_INFO report. */
 struct primd_info {
 	/* limits */
 	uint32_t semmsl, semmns, semopm, semmni;
 	uint32_t msgmax, msgmnb, msgmni;
-	uint32_t pad;
+	/* PRIMD_PIN_*: limits given on the broker's command
+	 * line, which win over the sysctls; libsysv follows the sysctls
+	 * (/proc/sys/kernel) for the others, as the broker does. */
+	uint32_t pinned;
 	/* usage (SEM_INFO, MSG_INFO) */
 	uint32_t sem_sets;	/* sets in use */
 	uint32_t sem_sems;	/* semaphores in those sets */

@@ -116,6 +116,20 @@ void primd__damage(struct primd_reg *r, int t, int i, const char *why);
 /* A libprim call on [t][i] returned rc: count it (a strike for -EBUSY,
  * damage for -ENOTRECOVERABLE, a clean slate otherwise). Returns rc. */
 int primd__judge(struct primd_reg *r, int t, int i, int rc);
+/* ---- limits.c ---- */
+
+void primd__limits_pin(unsigned bits);
+/* Set l's limits that are not pinned from the namespace's sysctls. */
+void primd__limits_read(struct primd_info *l);
+/* The same for r's limits (and the queue pool's ceiling that follows
+ * msgmnb); 1 if anything changed. */
+int primd__limits_refresh(struct primd_reg *r);
+/* 4 * msgmnb, at most INT32_MAX: --msg-qbytes-max's default. */
+uint32_t primd__qbytes_max_of(uint32_t msgmnb);
+/* msg_next_id or sem_next_id (t): the id the kernel would give the next
+ * object, reset to -1 as the kernel does; -1 if unset. */
+long long primd__next_id(int t);
+
 /* Fill the limits and usage of an info reply. */
 void primd__reg_info(struct primd_reg *r, struct primd_info *info);
 

@@ -104,6 +104,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	struct primd_obj *o;
 	struct primd_obj_shm *h;
 	size_t objlen, seg;
+	long long next;
 	int i, shmid, rc;
 	uint32_t max = t == T_SEM ? lim->semmni : lim->msgmni;
 
@@ -114,14 +115,15 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 			return ENOSPC;
 		memset(&sa, 0, sizeof(sa));
 		sa.nsems = (uint32_t)q->nsems;
-		sa.semopm = lim->semopm;
+		/* libprim's bounds (libsysv(7), BUGS), not the sysctl's. */
+		sa.semopm = lim->semopm < 8191 ? lim->semopm : 8191;
 		sa.nprocs = r->conf.sem_nprocs;
 		sa.nslots = r->conf.sem_nslots;
 		sa.flags = PRIM_SEMSET_ZEROED; /* a fresh segment */
 		objlen = prim_semset_size(&sa);
 	} else {
 		memset(&ma, 0, sizeof(ma));
-		ma.msgmax = lim->msgmax;
+		ma.msgmax = lim->msgmax < (1u << 24) ? lim->msgmax : 1u << 24;
 		ma.qbytes = lim->msgmnb;
 		ma.qbytes_max = r->conf.msg_qbytes_max;
 		if (ma.qbytes_max < ma.qbytes)
@@ -133,9 +135,27 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		return EINVAL;
 	if (r->nobj[t] >= max)
 		return ENOSPC;
-	if ((i = pick_index(r, t)) < 0)
+	/* msg_next_id/sem_next_id (limits.c): the first free index from
+	 * the one it names, with its sequence, as ipc_idr_alloc does;
+	 * otherwise the next index after the last one given (pick_index). */
+	next = primd__next_id(t);
+	if (next >= 0) {
+		for (i = (int)(next & (PRIMD_NIDX - 1)); i < PRIMD_NIDX; i++)
+			if (ent(r, t, i)->state == PRIMD_ENT_FREE)
+				break;
+		if (i == PRIMD_NIDX)
+			i = -1;
+	} else {
+		i = pick_index(r, t);
+	}
+	if (i < 0)
 		return ENOSPC;
 	e = ent(r, t, i);
+	if (next >= 0) {
+		primd__ent_begin(e);
+		e->seq = (uint16_t)((next >> PRIMD_SEQ_SHIFT) & 0x7fff);
+		primd__ent_end(e);
+	}
 	o = &r->obj[t][i];
 	seg = page_round(PRIMD_OBJ_HDR + objlen);
 	/* quota.c: the creator's quotas and prim's share of shm ids. */
@@ -187,7 +207,10 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	e->state = PRIMD_ENT_LIVE;
 	primd__ent_end(e);
 	primd__count(r, t, i);
-	r->next_idx[t] = i + 1;
+	/* The cyclic cursor moves for a cyclic choice only (the kernel's
+	 * next_id takes idr_alloc at that index, not idr_alloc_cyclic). */
+	if (next < 0)
+		r->next_idx[t] = i + 1;
 	reply_obj(r, t, i, c, rep);
 	return 0;
 fail:

@@ -24,9 +24,11 @@
  * ids the process has mapped never wait for the broker.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -546,6 +548,106 @@ sysv__limits(int *err)
 		return NULL;
 	}
 	return &limits;
+}
+
+/*
+ * The limits libsysv checks itself, msgsnd's msgmax (EINVAL) and semop's
+ * semopm (E2BIG), follow the namespace's sysctls as the broker's do
+ * (broker/limits.c), unless the broker was given them on its command line
+ * (info.pinned). The fast path makes no system call: it compares with a
+ * cached value; a size above it reads /proc/sys/kernel again before
+ * failing, so a raise counts at once; and whenever the broker has read
+ * another value (it re-reads the sysctls on every creation, IPC_SET and
+ * *_INFO and publishes them in the registry it maps read-only), that value
+ * replaces the cache, so a lowered limit counts from the next such request
+ * by any process of the namespace (libsysv(7), BUGS).
+ */
+static _Atomic uint32_t sc_msgmax, sc_semopm; /* 0: not read (or unreadable) */
+static _Atomic uint32_t sc_msgmax_b, sc_semopm_b; /* the broker's, last seen */
+
+static int
+read_sysctl(const char *path, long long *v, int n)
+{
+	char buf[128], *p, *end;
+	ssize_t len;
+	int saved = errno, got = 0;
+	/* Raw: libsysv may interpose open and read (/proc/sysvipc). */
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		len = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+		(void)syscall(SYS_close, fd);
+		buf[len > 0 ? len : 0] = '\0';
+		for (p = buf; got < n; p = end) {
+			v[got] = strtoll(p, &end, 10);
+			if (end == p)
+				break;
+			got++;
+		}
+	}
+	errno = saved;
+	return got;
+}
+
+static uint32_t
+clamp_sysctl(long long v)
+{
+	return v < 1 ? 1 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static void
+sysctl_reread(void)
+{
+	long long v[4];
+
+	if (read_sysctl("/proc/sys/kernel/msgmax", v, 1) == 1)
+		atomic_store_explicit(&sc_msgmax, clamp_sysctl(v[0]),
+				      memory_order_relaxed);
+	if (read_sysctl("/proc/sys/kernel/sem", v, 4) == 4)
+		atomic_store_explicit(&sc_semopm, clamp_sysctl(v[2]),
+				      memory_order_relaxed);
+}
+
+static uint32_t
+follow(const struct primd_info *lim, _Atomic uint32_t *cache,
+       _Atomic uint32_t *seen, uint32_t pin, uint32_t broker,
+       size_t off, uint64_t want)
+{
+	const struct primd_reg_shm *g =
+	    atomic_load_explicit(&reg, memory_order_acquire);
+	uint32_t v, b;
+
+	if (lim->pinned & pin)
+		return broker;
+	if (g != NULL) {
+		/* The broker's latest reading (a word it stores whole). */
+		b = __atomic_load_n((const uint32_t *)(const void *)((const char *)&g->limits + off),
+				    __ATOMIC_RELAXED);
+		if (b != atomic_load_explicit(seen, memory_order_relaxed)) {
+			atomic_store_explicit(seen, b, memory_order_relaxed);
+			atomic_store_explicit(cache, b, memory_order_relaxed);
+		}
+	}
+	v = atomic_load_explicit(cache, memory_order_relaxed);
+	if (v == 0 || want > v) {
+		sysctl_reread();
+		v = atomic_load_explicit(cache, memory_order_relaxed);
+	}
+	return v != 0 ? v : broker;
+}
+
+uint32_t
+sysv__msgmax(const struct primd_info *lim, uint64_t want)
+{
+	return follow(lim, &sc_msgmax, &sc_msgmax_b, PRIMD_PIN_MSGMAX,
+		      lim->msgmax, offsetof(struct primd_info, msgmax), want);
+}
+
+uint32_t
+sysv__semopm(const struct primd_info *lim, uint64_t want)
+{
+	return follow(lim, &sc_semopm, &sc_semopm_b, PRIMD_PIN_SEMOPM,
+		      lim->semopm, offsetof(struct primd_info, semopm), want);
 }
 
 void

@@ -117,7 +117,7 @@ do_send(int msqid, const void *msgp, size_t msgsz, int msgflg)
 		return -EFAULT;
 	if ((lim = sysv__limits(&r)) == NULL)
 		return r;
-	if (msgsz > lim->msgmax || (long)msgsz < 0 || msqid < 0)
+	if ((long)msgsz < 0 || msgsz > sysv__msgmax(lim, msgsz) || msqid < 0)
 		return -EINVAL;
 	if (mtype < 1)
 		return -EINVAL;

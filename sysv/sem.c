@@ -147,7 +147,7 @@ do_semop(int semid, const struct sembuf *usops, size_t nsops,
 		return -EINVAL;
 	if ((lim = sysv__limits(&r)) == NULL)
 		return r;
-	if (nsops > lim->semopm)
+	if (nsops > sysv__semopm(lim, nsops))
 		return -E2BIG;
 	if (nsops > FAST_SOPS && (sops = malloc(nsops * sizeof(*sops))) == NULL)
 		return -ENOMEM;

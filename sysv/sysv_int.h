@@ -112,6 +112,12 @@ struct sysv_obj {
 
 /* Limits the broker reported in its HELLO reply (valid once connected). */
 SYSV_HIDDEN const struct primd_info *sysv__limits(int *err);
+/* msgmax and semopm as the kernel would check a call needing want now:
+ * the namespace's sysctl (re-read when want exceeds the cached value, and
+ * taken from the registry when the broker has read another), or the
+ * broker's value if it was pinned (broker.c). */
+SYSV_HIDDEN uint32_t sysv__msgmax(const struct primd_info *lim, uint64_t want);
+SYSV_HIDDEN uint32_t sysv__semopm(const struct primd_info *lim, uint64_t want);
 
 /*
  * The registry entry of id's index (type PRIMD_SEM or PRIMD_MSG), in the

@@ -24,8 +24,8 @@
  * but not compared.
  *
  * Not checked here, and why:
- *   5  ENOSPC/ENOMEM: needs 32000 objects (or lowering kernel.sem/msgmni,
- *      which the broker reads only when it starts); ENOMEM is not inducible.
+ *   5  ENOSPC/ENOMEM: ENOSPC by lowering kernel.sem/msgmni is in
+ *      tests/check_limits.sh (conform/limits.c); ENOMEM is not inducible.
  *   9, 10 (non-owner), 11 (IPC_STAT without R), 16/29/36 EACCES: need a
  *      second user: tests/check_perms.sh runs the "perms-*" modes below
  *      as root and as nobody. As root here every access check passes.
