@@ -60,8 +60,10 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef FILE *(*fopen_fn)(const char *, const char *);
 
 static _Atomic(fopen_fn) real_fopen, real_fopen64;
-static __thread int resolving; /* dlsym is running */
-static __thread int busy;      /* we are generating a file */
+/* Initial-exec: no __tls_get_addr, which a sanitizer intercepts and which
+ * a library constructor may reach before the sanitizer has started. */
+static __thread int __attribute__((tls_model("initial-exec"))) resolving; /* dlsym is running */
+static __thread int __attribute__((tls_model("initial-exec"))) busy;      /* we are generating a file */
 
 static void *
 resolve(void *_Atomic *slot, const char *name)
