@@ -427,7 +427,7 @@ proc_dead(pid_t pid)
 }
 
 /* Reaps of unwatched pids that PRIMD_REAPED may ask for, per second. */
-#define REAPED_UNWATCHED_PER_S 32
+#define REAPED_UNWATCHED_PER_S 128
 
 /*
  * PRIMD_REAPED (proto.h): a client's wait() said pid is dead. Reap it now,
@@ -454,15 +454,26 @@ reaped(struct primd_reg *r, pid_t pid)
 		proc_died(slot);
 		return 0;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec != window.tv_sec) {
-		window = now;
-		unwatched = 0;
+	/*
+	 * A registered process no pidfd watches (the kernel or valgrind has
+	 * no pidfd_open): it leaves the table once reaped, so a request
+	 * reaps it at most once, unlimited. A pid the broker never heard of
+	 * costs a reap of every object: at most REAPED_UNWATCHED_PER_S.
+	 */
+	if (slot < 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec != window.tv_sec) {
+			window = now;
+			unwatched = 0;
+		}
+		if (unwatched >= REAPED_UNWATCHED_PER_S)
+			return ESRCH;
 	}
-	if (unwatched >= REAPED_UNWATCHED_PER_S || !proc_dead(pid))
+	if (!proc_dead(pid))
 		return ESRCH;
-	unwatched++;
-	if (slot >= 0)
+	if (slot < 0)
+		unwatched++;
+	else
 		primd__proc_drop(r, slot); /* an entry no pidfd watched */
 	primd__reg_reap(r, pid);
 	return 0;

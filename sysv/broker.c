@@ -522,9 +522,10 @@ sysv__registered(void)
 	/*
 	 * A data-path call never waits for the broker: a stopped one still
 	 * accepts connections (its backlog), and the HELLO would take the
-	 * exchanges' whole second. 20 ms, then again a second later.
+	 * exchanges' whole second. 200 ms (enough for a broker under valgrind to
+	 * register the process), then again a second later.
 	 */
-	arm_floor = 20;
+	arm_floor = 200;
 	if (!atomic_load(&registered) && ensure_within(0) != 0)
 		atomic_store(&next_try, now_ms() + 1000);
 	arm_floor = 1000;

@@ -405,8 +405,11 @@ print(json.load(open(sys.argv[1]))["semaphores"][0]["id"])' "$D/ipcs.json")
 	echo "check_flood: limits: connections and processes at their quota: ok"
 	;;
 nofile)
+	# This part counts the broker's descriptors: valgrind keeps some of
+	# the 40 for itself, so under make check-valgrind its broker runs
+	# natively.
 	w=$W
-	W="prlimit --nofile=40:40 $W"
+	W="prlimit --nofile=40:40"
 	start_broker "$S"
 	W=$w
 	grep -q "40 descriptors: at most 4 connections" "$LOG" ||
