@@ -51,6 +51,7 @@
 #include <ck_pr.h>
 
 #include "sysv_int.h"
+#include "ucopy.h"
 
 #define PFX "/proc/sysvipc/"
 
@@ -113,19 +114,35 @@ sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 	return f == NULL ? -1 : f(dirfd, path, flags, mode);
 }
 
+/*
+ * Which file path names, read byte by byte with prim__ucopy: open() with a
+ * bad pointer must still get the kernel's EFAULT (the real open gives it),
+ * not a SIGSEGV here, and a short valid string may end just before an
+ * unmapped page, so nothing past its NUL is read.
+ */
 static int
 which(int dirfd, const char *path)
 {
-	if (path == NULL || strncmp(path, PFX, sizeof(PFX) - 1) != 0)
-		return P_NONE;
+	static const char *const name[] = { "sem", "msg", "shm" };
+	char s[sizeof(PFX) + 4];
+	size_t i;
+
 	(void)dirfd; /* an absolute path ignores it */
-	path += sizeof(PFX) - 1;
-	if (strcmp(path, "sem") == 0)
-		return P_SEM;
-	if (strcmp(path, "msg") == 0)
-		return P_MSG;
-	if (strcmp(path, "shm") == 0)
-		return P_SHM;
+	if (path == NULL)
+		return P_NONE;
+	for (i = 0; i < sizeof(s); i++) {
+		if (prim__ucopy(&s[i], path + i, 1) != 0)
+			return P_NONE;
+		if (i < sizeof(PFX) - 1 && s[i] != PFX[i])
+			return P_NONE;
+		if (s[i] == '\0')
+			break;
+	}
+	if (i != sizeof(PFX) - 1 + 3)
+		return P_NONE;
+	for (int k = 0; k < 3; k++)
+		if (memcmp(s + sizeof(PFX) - 1, name[k], 4) == 0)
+			return k == 0 ? P_SEM : k == 1 ? P_MSG : P_SHM;
 	return P_NONE;
 }
 

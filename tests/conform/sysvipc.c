@@ -13,6 +13,7 @@
  * `sysvipc clean KEY` removes them again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,5 +90,18 @@ main(int argc, char **argv)
 		die("msgget private");
 	if (shmget(k + 20, 4096, IPC_CREAT | IPC_EXCL | 0600) < 0)
 		die("shmget");
+	/* A bad path pointer: the kernel's EFAULT, also through libsysv's
+	 * open and fopen, which look at the path first. */
+	{
+		const char *bad = (const char *)8;
+		int fd = open(bad, O_RDONLY), e = errno;
+		FILE *f;
+
+		printf("open bad path -> %d %s\n", fd, fd < 0 ? strerror(e) : "");
+		errno = 0;
+		f = fopen(bad, "r");
+		printf("fopen bad path -> %s %s\n", f ? "FILE" : "NULL",
+		       f ? "" : strerror(errno));
+	}
 	return 0;
 }
