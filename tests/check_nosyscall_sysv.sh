@@ -76,9 +76,14 @@ count() {
 small=$(count 1000)
 big=$(count 100000)
 [ -n "$small" ] && [ -n "$big" ] || { echo "check_nosyscall_sysv: FAIL: no strace count" >&2; exit 1; }
-if [ "$small" != "$big" ]; then
+# Under make check-asan and check-tsan the sanitizer's own start-up varies
+# by a call or two between runs; a system call per operation would add
+# 99000 (one per thousand, 99): a few calls of slack there, none here.
+slack=0
+[ -z "${PRIM_TEST_PRELOAD:-}" ] || slack=8
+if [ "$big" -gt $((small + slack)) ] || [ "$small" -gt $((big + slack)) ]; then
 	echo "check_nosyscall_sysv: FAIL: $small system calls for 1000 rounds, $big for 100000" >&2
 	cat "$dir/c100000" "$dir/t100000" 2>/dev/null >&2
 	exit 1
 fi
-echo "check_nosyscall_sysv: $big system calls for 1000 and for 100000 rounds of semop P+V, semtimedop P+V and msgsnd+msgrcv through libsysv: none per call"
+echo "check_nosyscall_sysv: $small and $big system calls for 1000 and for 100000 rounds of semop P+V, semtimedop P+V and msgsnd+msgrcv through libsysv: none per call"

@@ -91,8 +91,10 @@ main(int argc, char **argv)
 	if (shmget(k + 20, 4096, IPC_CREAT | IPC_EXCL | 0600) < 0)
 		die("shmget");
 	/* A bad path pointer: the kernel's EFAULT, also through libsysv's
-	 * open and fopen, which look at the path first. */
-	{
+	 * open and fopen, which look at the path first. Not under a
+	 * sanitizer (check_procfs says): its own open interceptor reads the
+	 * path and crashes, with or without libsysv. */
+	if (getenv("PRIM_PROCFS_BADPTR") != NULL) {
 		const char *bad = (const char *)8;
 		int fd = open(bad, O_RDONLY), e = errno;
 		FILE *f;
