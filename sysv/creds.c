@@ -63,23 +63,13 @@ static const char *const names[F_N] = {
     "setregid", "setresgid", "setgroups", "initgroups", "capset",
 };
 
-static _Atomic(void *) real[F_N];
-static __thread int resolving;
+static void *_Atomic real[F_N];
 
 /* The C library's function i, or NULL (see the contract above). */
 static void *
 resolve(int i)
 {
-	void *f = atomic_load_explicit(&real[i], memory_order_acquire);
-
-	if (__builtin_expect(f != NULL, 1) || resolving)
-		return f;
-	resolving = 1; /* dlsym may call back into us */
-	f = dlsym(RTLD_NEXT, names[i]);
-	resolving = 0;
-	if (f != NULL)
-		atomic_store_explicit(&real[i], f, memory_order_release);
-	return f;
+	return sysv__next(&real[i], names[i]);
 }
 
 /* After a change that succeeded: every judgement made before is stale. */

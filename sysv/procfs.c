@@ -35,7 +35,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -63,23 +62,8 @@ typedef FILE *(*fopen_fn)(const char *, const char *);
 static _Atomic(fopen_fn) real_fopen, real_fopen64;
 /* Initial-exec: no __tls_get_addr, which a sanitizer intercepts and which
  * a library constructor may reach before the sanitizer has started. */
-static __thread int __attribute__((tls_model("initial-exec"))) resolving; /* dlsym is running */
 static __thread int __attribute__((tls_model("initial-exec"))) busy;      /* we are generating a file */
 
-static void *
-resolve(void *_Atomic *slot, const char *name)
-{
-	void *f = atomic_load_explicit(slot, memory_order_acquire);
-
-	if (f != NULL || resolving)
-		return f;
-	resolving = 1; /* dlsym may call back into us */
-	f = dlsym(RTLD_NEXT, name);
-	resolving = 0;
-	if (f != NULL)
-		atomic_store_explicit(slot, f, memory_order_release);
-	return f;
-}
 
 /*
  * Each function forwards to its own real counterpart, not to one of them:
@@ -98,7 +82,7 @@ static void *_Atomic freal[F_N];
 static void *
 real(int f)
 {
-	void *p = resolve(&freal[f], fname[f]);
+	void *p = sysv__next(&freal[f], fname[f]);
 
 	if (p == NULL)
 		errno = ENOSYS;
@@ -568,7 +552,7 @@ do_fopen(const char *path, const char *mode, fopen_fn _Atomic *slot,
 		close(fd);
 		errno = saved;
 	}
-	f = resolve((void *_Atomic *)slot, name);
+	f = sysv__next((void *_Atomic *)slot, name);
 	if (f == NULL) {
 		errno = ENOSYS;
 		return NULL;

@@ -50,23 +50,12 @@
 
 typedef long syscall_fn(long, ...);
 
-static _Atomic(syscall_fn *) real_syscall;
-static __thread int __attribute__((tls_model("initial-exec"))) resolving;
+static void *_Atomic real_syscall;
 
 static syscall_fn *
 resolve(void)
 {
-	syscall_fn *f =
-	    atomic_load_explicit(&real_syscall, memory_order_acquire);
-
-	if (__builtin_expect(f != NULL, 1) || resolving)
-		return f;
-	resolving = 1; /* dlsym may call back into us */
-	f = (syscall_fn *)dlsym(RTLD_NEXT, "syscall");
-	resolving = 0;
-	if (f != NULL)
-		atomic_store_explicit(&real_syscall, f, memory_order_release);
-	return f;
+	return (syscall_fn *)sysv__next(&real_syscall, "syscall");
 }
 
 __attribute__((constructor)) static void

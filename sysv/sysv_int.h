@@ -161,6 +161,10 @@ SYSV_HIDDEN int sysv__call(struct primd_req *req, struct primd_rep *rep);
  * broker answers a single attempt. Otherwise as sysv__call.
  */
 SYSV_HIDDEN int sysv__call_quick(struct primd_req *req, struct primd_rep *rep);
+
+/* next.c: the real function behind an interposed name (dlsym(RTLD_NEXT),
+ * once, kept in *slot); NULL inside a lookup of this thread's. */
+SYSV_HIDDEN void *sysv__next(void *_Atomic *slot, const char *name);
 /* semget/msgget: the id of key (by the broker), mapped; or -errno. */
 SYSV_HIDDEN int sysv__get_key(int type, int key, int flags, int nsems);
 /* IPC_INFO, SEM_INFO or MSG_INFO (cmd) of type: limits and usage. */

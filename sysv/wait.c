@@ -50,22 +50,12 @@ enum { F_WAIT, F_WAITPID, F_WAIT3, F_WAIT4, F_WAITID, F_N };
 static const char *const names[F_N] = {"wait", "waitpid", "wait3", "wait4",
 				       "waitid"};
 
-static _Atomic(void *) real[F_N];
-static __thread int resolving;
+static void *_Atomic real[F_N];
 
 static void *
 resolve(int i)
 {
-	void *f = atomic_load_explicit(&real[i], memory_order_acquire);
-
-	if (__builtin_expect(f != NULL, 1) || resolving)
-		return f;
-	resolving = 1; /* dlsym may call back into us */
-	f = dlsym(RTLD_NEXT, names[i]);
-	resolving = 0;
-	if (f != NULL)
-		atomic_store_explicit(&real[i], f, memory_order_release);
-	return f;
+	return sysv__next(&real[i], names[i]);
 }
 
 __attribute__((constructor)) static void
