@@ -129,6 +129,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		if (ma.qbytes_max < ma.qbytes)
 			ma.qbytes_max = ma.qbytes;
 		ma.nslots = r->conf.msg_nslots;
+		ma.flags = PRIM_MSGQ_ZEROED; /* a fresh segment */
 		objlen = prim_msgq_size(&ma);
 	}
 	if (objlen == 0)

@@ -11,19 +11,44 @@
  *
  * Layout (all offsets from the mapping base, one 64-byte line each):
  *   0     struct prim_seg_shm          common header (magic, kind, state)
- *   64    geometry                     msgmax, nslots, stride (read-only)
+ *   64    geometry                     msgmax, nslots, qbytes_max (read-only)
  *   128   qbytes, ctime
- *   192   acct: cbytes:32 | qnum:16 | pend:16   (the capacity word)
+ *   192   acct: cbytes:31 | qnum:16 | pend:16 | release:1 (the capacity word)
  *   256   tail: next position ticket (64-bit fetch-add)
  *   320   head: every live message sits at a position >= head
  *   384   lspid, stime            448  lrpid, rtime
  *   512   any: wait word for untyped receivers (and msgtyp < 0, EXCEPT)
  *   576   nf:  wait word for senders waiting for room
  *   640   lane[64]: wait word and hint for receivers of type % 64 == lane
- *   4736  slot[nslots]: a 64-byte header {state, type, len} + msgmax data
- *   then  tag[nslots]: position << 6 | lane of the last send into the
+ *   4736  tag[nslots]: ~(position << 6 | lane) of the last send into each
  *         slot, 8 to a line, so a typed receive skips other types'
  *         positions without touching their slots
+ *   then  slot[nslots] (page aligned): 32-byte message headers
+ *         {state, type, len, ref}, indexed by position % nslots
+ *   then  for each size class c (blocks of 32 << c bytes, up to the one
+ *         that holds msgmax): a bitmap (a hint: bit set = block in use),
+ *         an owner word per block (the truth), and the blocks (page
+ *         aligned). A message of len bytes lives in one block of the
+ *         smallest class that holds it (none if len is 0); ref is its
+ *         index in that class.
+ *
+ * Memory follows content: every word above is stored so that zero is its
+ * initial value (a slot's sequence is stored plus one, so a zero slot is
+ * FREE and older than any position; a tag is stored inverted; a zero
+ * owner is a free block). A fresh segment's pages are zero already
+ * (PRIM_MSGQ_ZEROED): init writes only the header, and a page is touched
+ * only when a message, or the position ring's turn, reaches it. Blocks are
+ * taken lowest first, so the data pages resident are those the most
+ * content queued at once needed (at most twice its bytes: a block is less
+ * than twice what it holds, plus the 8-byte owner word).
+ *
+ * Capacity is the kernel's (cbytes + len <= qbytes and qnum + 1 <=
+ * qbytes), up to nslots messages: nslots defaults to twice qbytes_max
+ * (skipped tickets need room when receivers take messages out of order),
+ * at most 32768 (the width of qnum and pend). Each class has as many
+ * blocks as messages of that class fit in qbytes_max, capped at nslots,
+ * plus 16 for senders that hold a block before they know whether the
+ * message fits.
  *
  * Positions: a sender takes a ticket p = faa(tail) and may use slot p %
  * nslots only if that slot is FREE with an older sequence; otherwise it
@@ -45,9 +70,21 @@
  * A scan that passed positions whose send was in progress re-checks them
  * before it takes a later message, and starts again if one was published
  * meanwhile (MQ_9), so a receive never overtakes a message that was sent
- * before the one it takes. nslots defaults to twice what a full queue of
- * 64-byte messages needs: with receivers taking messages out of order (by
- * type), senders would otherwise skip many tickets to find a free slot.
+ * before the one it takes.
+ *
+ * Blocks: a block's owner word is 0 (free) or the sequence + 1 of the
+ * position whose message it holds. A sender stores len and then the
+ * block's index in its WRITING slot (ref, an intent) before it claims the
+ * block by CAS 0 -> owner (MQ_10), so a slot always names the one block
+ * its sender may hold, and whether it holds it is the owner word's say:
+ * a reap frees exactly that. The bitmap bit is set by the new owner after
+ * its CAS and cleared before the owner word is freed (MQ_11), so a bit is
+ * never clear while its block is free except in a hostile segment;
+ * whoever frees (receiver, helper, reap) first checks the owner word. A
+ * searcher trusts no bit: it CASes the owner word, and if the bitmap
+ * shows nothing free it reads the owner words themselves. A block is
+ * freed before its slot turns FREE, since the slot is the only record of
+ * it: receiver or helper frees the block, then CLAIMED -> FREE.
  *
  * Capacity: cbytes and qnum are one word changed by CAS, exactly as the
  * kernel's fit rule needs. The word also names the one slot whose state
@@ -68,13 +105,16 @@
  *   sender after the ticket, before claiming the slot: nothing; the
  *     position is closed by the receiver that advances head.
  *   sender WRITING, not yet counted: the slot stays WRITING(pid);
- *     receivers skip it; prim_msgq_reap frees it (message never sent).
+ *     receivers skip it; prim_msgq_reap frees the block the slot names
+ *     if its owner word says this position, then the slot (message never
+ *     sent).
  *   sender after the reserve CAS: any later acct change, or the reap,
  *     turns the slot READY: the message is fully in the queue.
  *   receiver CLAIMED, before the release CAS: prim_msgq_reap puts the
  *     message back (READY) at its position.
  *   receiver after the release CAS: the next acct change (or reap) frees
- *     the slot; the receive happened (the data was already copied out).
+ *     the block and then the slot; the receive happened (the data was
+ *     already copied out).
  *   any sleeper: the may-sleep bit of its wait word may stay set; the
  *     only effect is one needless wake system call, which clears it.
  *
@@ -131,12 +171,21 @@
  *       and is ignored.
  * MQ_9: a scan re-loads the states of positions it passed (in progress)
  *       after the loads that found the message it is about to take.
+ * MQ_10: a sender stores len and ref in its slot before the CAS that
+ *       claims the block, so whoever reaps it finds the block it may hold;
+ *       it claims the block before writing the data (the last reader freed
+ *       the owner word after its copy-out: MQ_2).
+ * MQ_11: whoever frees a block clears its bitmap bit before the CAS that
+ *       frees the owner word; a new owner sets the bit after its CAS. So
+ *       the bit of a free block is never left set by the protocol.
  */
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <ck_pr.h>
 
@@ -144,12 +193,19 @@
 #include "prim_int.h"
 #include "ucopy.h"
 
-#define MQ_VERSION 2
+#define MQ_VERSION 3
 /* The fast path, inlined into send_one and recv_one. */
 #define MQ_INLINE inline __attribute__((always_inline))
 #define MQ_LANES 64
-#define MQ_MAXSLOTS 32767u
+#define MQ_MAXSLOTS 32768u
 #define MQ_MAXMSG (1u << 24)
+/* Size classes: blocks of 32 << c bytes, c < MQ_CLASSES (32 B .. 16 MiB). */
+#define MQ_BLOCK_SHIFT 5
+#define MQ_CLASSES 20
+/* Blocks per class beyond what qbytes_max can hold: for senders holding a
+ * block before they learn that the message does not fit. */
+#define MQ_POOL_SLACK 16
+#define MQ_PAGE 4096u
 /* Yields a blocked call watches the queue for before it sleeps. */
 #define MQ_YIELDS 8
 
@@ -162,17 +218,19 @@
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
 #define PID_MAX_BITS 22
 
+#define ACCT_CB_MASK UINT64_C(0x7fffffff)
+#define ACCT_QNUM_SHIFT 31
+#define ACCT_PEND_SHIFT 47
 #define PEND_RELEASE (UINT64_C(1) << 63)
-#define PEND_MASK (UINT64_C(0xffff) << 48)
+#define PEND_MASK (UINT64_C(0xffff) << ACCT_PEND_SHIFT)
 
+/* What the layout is computed from (mq_layout); nothing else is read. */
 struct mq_geom_shm {
 	uint32_t msgmax;
 	uint32_t nslots;
-	uint32_t stride;
 	uint32_t qbytes_max;
-	uint64_t slots_off;
-	uint64_t tags_off;	/* after the slots */
-	uint8_t pad[32];
+	uint32_t unused;
+	uint8_t pad[48];
 };
 
 struct mq_line_shm {
@@ -206,30 +264,52 @@ struct mq_slot_shm {
 	uint64_t state;
 	int64_t type;
 	uint32_t len;
-	uint32_t spid;
-	uint8_t pad[40];
-	/* msgmax bytes of data follow, rounded up to 64 */
+	uint32_t ref;		/* the block's index in class_of(len) */
+	uint64_t unused;
 };
 
 _Static_assert(sizeof(struct mq_geom_shm) == PRIM_CACHELINE, "geom");
 _Static_assert(sizeof(struct mq_line_shm) == PRIM_CACHELINE, "line");
 _Static_assert(sizeof(struct mq_wait_shm) == PRIM_CACHELINE, "wait");
-_Static_assert(sizeof(struct mq_slot_shm) == PRIM_CACHELINE, "slot");
+_Static_assert(sizeof(struct mq_slot_shm) == 32, "slot");
 _Static_assert(offsetof(struct prim_msgq_shm, acct) == 192, "acct");
 _Static_assert(offsetof(struct prim_msgq_shm, lane) == 640, "lanes");
 _Static_assert(sizeof(struct prim_msgq_shm) == 640 + 64 * MQ_LANES, "shm");
 
+/* One size class, as the handle sees it (offsets from the base). */
+struct mq_pool {
+	uint64_t bits_off, own_off, data_off;
+	uint32_t count;		/* blocks */
+	uint32_t words;		/* bitmap words */
+	uint32_t size;		/* bytes per block */
+};
+
+struct mq_layout {
+	uint64_t tags_off, slots_off, size;
+	unsigned ncls;
+	struct mq_pool pool[MQ_CLASSES];
+};
+
+/* A pool in this mapping. */
+struct mq_pool_at {
+	uint64_t *bits;
+	uint64_t *own;
+	unsigned char *data;
+	uint32_t count, words, size;
+};
+
 struct prim_msgq {
 	struct prim_msgq_shm *shm;
 	uint64_t patience_ns;
-	char *slots;
+	struct mq_slot_shm *slots;
 	uint64_t *tags;
 	uint64_t mask;		/* n - 1 if n is a power of 2, else 0 */
 	uint32_t n;
 	uint32_t msgmax;
-	uint32_t stride;
 	uint32_t qbytes_max;
+	unsigned ncls;
 	uint64_t last;		/* acct as this handle last left it */
+	struct mq_pool_at pool[MQ_CLASSES];
 };
 
 /* Receive modes, as the kernel's convert_mode. */
@@ -240,16 +320,18 @@ enum { M_ANY, M_EQUAL, M_EXCEPT, M_LESSEQ };
 
 /* ---- state words ---- */
 
+/* The sequence is stored plus one: a zero word is FREE(-1), older than
+ * every position, which is what a slot starts as. */
 static inline uint64_t
 mkst(uint64_t seq, uint32_t pid, uint32_t st)
 {
-	return (seq & SEQ_MASK) << 25 | (uint64_t)pid << 3 | st;
+	return ((seq + 1) & SEQ_MASK) << 25 | (uint64_t)pid << 3 | st;
 }
 
 static inline uint64_t
 st_seq(uint64_t s)
 {
-	return s >> 25;
+	return ((s >> 25) - 1) & SEQ_MASK;
 }
 
 static inline uint32_t
@@ -278,17 +360,24 @@ slot_of(const struct prim_msgq *q, uint64_t p)
 	return q->mask != 0 ? p & q->mask : p % q->n;
 }
 
+/* Tags are stored inverted: a zero word names no position. */
 static inline uint64_t
 mktag(uint64_t pos, unsigned lane)
 {
-	return pos << 6 | lane;
+	return ~(pos << 6 | lane);
+}
+
+static inline uint64_t
+load_tag(const struct prim_msgq *q, uint64_t x)
+{
+	return ~ck_pr_load_64(&q->tags[x]);
 }
 
 /* Position pos is known to hold no message of lane l (from its tag). */
 static inline int
 other_lane(const struct prim_msgq *q, uint64_t x, uint64_t pos, unsigned l)
 {
-	uint64_t t = ck_pr_load_64(&q->tags[x]);
+	uint64_t t = load_tag(q, x);
 
 	return t >> 6 == (pos & (UINT64_MAX >> 6)) && (t & 63u) != l;
 }
@@ -296,13 +385,32 @@ other_lane(const struct prim_msgq *q, uint64_t x, uint64_t pos, unsigned l)
 static inline struct mq_slot_shm *
 slot(const struct prim_msgq *q, uint64_t x)
 {
-	return (struct mq_slot_shm *)(q->slots + (size_t)x * q->stride);
+	return &q->slots[x];
+}
+
+/* The size class of a len-byte message, or -1 (len 0: no block). */
+static inline int
+class_of(uint32_t len)
+{
+	int c;
+
+	if (len == 0)
+		return -1;
+	c = len <= 1 ? 0 : 64 - __builtin_clzll((uint64_t)len - 1);
+	return c <= MQ_BLOCK_SHIFT ? 0 : c - MQ_BLOCK_SHIFT;
+}
+
+/* A block's owner word while position seq's message holds it. */
+static inline uint64_t
+mkown(uint64_t seq)
+{
+	return (seq & SEQ_MASK) + 1;
 }
 
 static inline unsigned char *
-slot_data(struct mq_slot_shm *s)
+block_data(const struct prim_msgq *q, int c, uint32_t i)
 {
-	return (unsigned char *)(s + 1);
+	return q->pool[c].data + (size_t)i * q->pool[c].size;
 }
 
 static inline unsigned
@@ -314,13 +422,19 @@ lane_of(long type)
 static inline uint64_t
 acct_cbytes(uint64_t a)
 {
-	return a & 0xffffffffu;
+	return a & ACCT_CB_MASK;
 }
 
 static inline uint64_t
 acct_qnum(uint64_t a)
 {
-	return (a >> 32) & 0xffffu;
+	return (a >> ACCT_QNUM_SHIFT) & 0xffffu;
+}
+
+static inline uint64_t
+acct_pend(uint64_t a)
+{
+	return (a & PEND_MASK) >> ACCT_PEND_SHIFT;
 }
 
 static inline int
@@ -449,6 +563,101 @@ notify_room(struct prim_msgq *q)
 	wake_word(&q->shm->nf);
 }
 
+/* ---- blocks ---- */
+
+/*
+ * Free block i of class c if position seq's message holds it (MQ_11: the
+ * bit first). Idempotent: any number of receivers, helpers and reapers
+ * may call it for the same message; only the first frees, and a block
+ * since given to another message has another owner and is left alone.
+ */
+static void
+block_put(struct prim_msgq *q, int c, uint32_t i, uint64_t seq)
+{
+	struct mq_pool_at *pl;
+	uint64_t mine = mkown(seq);
+
+	if (c < 0 || (unsigned)c >= q->ncls || i >= q->pool[c].count)
+		return;
+	pl = &q->pool[c];
+	if (ck_pr_load_64(&pl->own[i]) != mine)
+		return;
+	ck_pr_and_64(&pl->bits[i / 64], ~(UINT64_C(1) << (i % 64)));
+	/* MQ_11: the bit is clear before the block is free. */
+	ck_pr_fence_atomic();
+	ck_pr_cas_64(&pl->own[i], mine, 0);
+}
+
+/* Try block i for position seq, named in slot sl first (MQ_10). */
+static MQ_INLINE int
+block_try(struct prim_msgq *q, struct mq_pool_at *pl, uint32_t i,
+	  uint64_t seq, struct mq_slot_shm *sl)
+{
+	ck_pr_store_32(&sl->ref, i);
+	/* MQ_10: the slot names the block before the block is ours. */
+	ck_pr_fence_store_atomic();
+	if (!ck_pr_cas_64(&pl->own[i], 0, mkown(seq)))
+		return 0;
+	ck_pr_or_64(&pl->bits[i / 64], UINT64_C(1) << (i % 64));
+	/* MQ_10, MQ_2: the block is ours before its data is written. */
+	ck_pr_fence_atomic_store();
+	return 1;
+}
+
+/*
+ * Claim the lowest free block of class c for position seq, recording it
+ * in sl->ref. Returns 0, or -EAGAIN when the class has none free. The
+ * bitmap is a hint (bounded tries), the owner words the truth.
+ */
+static MQ_INLINE int
+block_get(struct prim_msgq *q, int c, uint64_t seq, struct mq_slot_shm *sl,
+	  uint32_t *bi)
+{
+	struct mq_pool_at *pl = &q->pool[c];
+	int tries = 0;
+
+	for (uint32_t w = 0; w < pl->words && tries < 64; w++) {
+		uint64_t b = ~ck_pr_load_64(&pl->bits[w]);
+
+		while (b != 0 && tries++ < 64) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(b);
+
+			if (i >= pl->count)
+				break;
+			if (block_try(q, pl, i, seq, sl)) {
+				*bi = i;
+				return 0;
+			}
+			b &= b - 1;
+		}
+	}
+	/* The bits showed nothing free, or kept losing: ask the owners. */
+	for (uint32_t i = 0; i < pl->count; i++)
+		if (ck_pr_load_64(&pl->own[i]) == 0 &&
+		    block_try(q, pl, i, seq, sl)) {
+			*bi = i;
+			return 0;
+		}
+	return -EAGAIN;
+}
+
+/* Is any block of class c free? (A sender that found none, before it
+ * sleeps.) */
+static int
+block_free(const struct prim_msgq *q, int c)
+{
+	const struct mq_pool_at *pl;
+
+	if (c < 0 || (unsigned)c >= q->ncls)
+		return 0;
+	pl = &q->pool[c];
+
+	for (uint32_t i = 0; i < pl->count; i++)
+		if (ck_pr_load_64(&pl->own[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* ---- the capacity word and helping ---- */
 
 /*
@@ -459,15 +668,18 @@ notify_room(struct prim_msgq *q)
 static MQ_INLINE int
 help(struct prim_msgq *q, uint64_t a)
 {
-	uint64_t x = ((a & ~PEND_RELEASE) >> 48) - 1, s1, s2;
+	uint64_t x = acct_pend(a) - 1, s1, s2;
 	struct mq_slot_shm *sl;
+	uint32_t len, ref;
 
 	if (x >= q->n)
 		return -EINVAL;
 	sl = slot(q, x);
 	s1 = ck_pr_load_64(&sl->state);
-	/* MQ_4: state, then acct, then state again. */
+	/* MQ_4: state, then the fields and acct, then state again. */
 	ck_pr_fence_load();
+	len = ck_pr_load_32(&sl->len);
+	ref = ck_pr_load_32(&sl->ref);
 	if (ck_pr_load_64(&q->shm->acct.a) != a)
 		return 1;
 	ck_pr_fence_load();
@@ -482,6 +694,8 @@ help(struct prim_msgq *q, uint64_t a)
 			notify_ready(q, (long)ck_pr_load_64(
 						(uint64_t *)&sl->type));
 	} else if ((a & PEND_RELEASE) && st_kind(s1) == ST_CLAIMED) {
+		/* The block first: the slot is its only record. */
+		block_put(q, class_of(len), ref, st_seq(s1));
 		if (ck_pr_cas_64(&sl->state, s1,
 				 mkst(st_seq(s1), 0, ST_FREE)))
 			notify_room(q);
@@ -541,7 +755,7 @@ acct_op(struct prim_msgq *q, uint64_t x, int release, uint32_t len,
 			cb += len;
 			qn += 1;
 		}
-		na = cb | qn << 32 | (x + 1) << 48 |
+		na = cb | qn << ACCT_QNUM_SHIFT | (x + 1) << ACCT_PEND_SHIFT |
 		     (release ? PEND_RELEASE : 0);
 		if (ck_pr_cas_64(w, a, na)) {
 			/* Retire na only if another process (or thread)
@@ -636,10 +850,22 @@ any_free(const struct prim_msgq *q)
 	return 0;
 }
 
+/* Withdraw an uncounted send at position p: free its block, then the
+ * slot, leaving a closed hole. */
+static void
+undo_send(struct prim_msgq *q, struct mq_slot_shm *sl, uint64_t mine, int c,
+	  uint32_t bi)
+{
+	if (c >= 0)
+		block_put(q, c, bi, st_seq(mine));
+	ck_pr_cas_64(&sl->state, mine, mkst(st_seq(mine), 0, ST_FREE));
+	notify_room(q);
+}
+
 /*
- * One attempt: 0 sent, -EAGAIN no room (*noslot: no free slot), -errno.
- * me owns the slot while it is written (the caller's pid); who is the
- * sender shown in msg_lspid (the process a broker acts for, or me).
+ * One attempt: 0 sent, -EAGAIN no room (*noslot: no free slot or block),
+ * -errno. me owns the slot while it is written (the caller's pid); who is
+ * the sender shown in msg_lspid (the process a broker acts for, or me).
  */
 static MQ_INLINE int
 try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
@@ -648,7 +874,8 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 	uint32_t skips = 0;
 	struct mq_slot_shm *sl;
 	uint64_t p, x, st, mine, na = 0;
-	int r;
+	int r, c = class_of(len);
+	uint32_t bi = 0;
 
 	*noslot = 0;
 	for (;;) {
@@ -669,15 +896,21 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 	mine = mkst(p, me, ST_WRITING);
 	/* MQ_2: the slot is ours before we write into it. */
 	ck_pr_fence_atomic_store();
+	/* MQ_10: len (the block's class) before the block it names. */
+	ck_pr_store_32(&sl->len, len);
+	if (c >= 0 && block_get(q, c, p, sl, &bi) != 0) {
+		/* No block of this size free: a hole, and wait for room. */
+		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
+		notify_room(q);
+		*noslot = 1;
+		return -EAGAIN;
+	}
 	/* MQ_8: the tag goes out with the message (fence below). */
 	ck_pr_store_64(&q->tags[x], mktag(p, lane_of(type)));
 	ck_pr_store_64((uint64_t *)&sl->type, (uint64_t)type);
-	ck_pr_store_32(&sl->len, len);
-	ck_pr_store_32(&sl->spid, who);
-	if (len != 0 && copy_in(slot_data(sl), buf, len) != 0) {
+	if (c >= 0 && copy_in(block_data(q, c, bi), buf, len) != 0) {
 		/* A bad buffer: nothing was sent; leave a closed hole. */
-		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
-		notify_room(q);
+		undo_send(q, sl, mine, c, bi);
 		return -EFAULT;
 	}
 	hint_lower(q, lane_of(type), p);
@@ -686,8 +919,7 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 	r = acct_op(q, x, 0, len, &na, pt);
 	if (r < 0) {
 		/* Not counted: undo, leaving a closed hole at p. */
-		ck_pr_cas_64(&sl->state, mine, mkst(p, 0, ST_FREE));
-		notify_room(q);
+		undo_send(q, sl, mine, c, bi);
 		return r;
 	}
 	/* MQ_1: publish; a helper may have done it already. */
@@ -750,7 +982,10 @@ send_one(struct prim_msgq *q, long type, const void *buf, size_t len,
 		r = 1;
 		if (removed(q))
 			return dead(q);
-		if (!fits(q, len) || (noslot && !any_free(q)))
+		if (!fits(q, len) ||
+		    (noslot && !(any_free(q) &&
+				 (len == 0 || block_free(q, class_of(
+						      (uint32_t)len))))))
 			r = prim__wait_intr(&iw, &w->word, v, deadline);
 		if (r == -EINTR)
 			return r;
@@ -839,11 +1074,20 @@ finish(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t mine,
 	struct mq_slot_shm *sl = slot(q, x);
 	size_t n = len < r->cap ? len : r->cap;
 	uint64_t na = 0;
-	int e = 0, a;
+	uint32_t ref = 0;
+	int e = 0, a, c = class_of(len);
 
+	if (c >= 0) {
+		/* The block the sender named and owns (MQ_10); anything else
+		 * is no queue the protocol can make. */
+		ref = ck_pr_load_32(&sl->ref);
+		if ((unsigned)c >= q->ncls || ref >= q->pool[c].count ||
+		    ck_pr_load_64(&q->pool[c].own[ref]) != mkown(st_seq(mine)))
+			return damage(q);
+	}
 	if (n != 0)
-		e = copy_out(r->buf, slot_data(sl), n);
-	/* MQ_2: the copy is finished before the slot can be reused. */
+		e = copy_out(r->buf, block_data(q, c, ref), n);
+	/* MQ_2: the copy is finished before the block can be reused. */
 	ck_pr_fence_load_atomic();
 	a = acct_op(q, x, 1, len, &na, r->pt);
 	if (a < 0) {
@@ -855,6 +1099,8 @@ finish(struct prim_msgq *q, const struct rq *r, uint64_t x, uint64_t mine,
 			notify_ready(q, type);
 		return a == -EAGAIN ? -ENOMSG : a;
 	}
+	/* The block first: the slot is its only record. */
+	block_put(q, c, ref, st_seq(mine));
 	if (ck_pr_cas_64(&sl->state, mine, mkst(st_seq(mine), 0, ST_FREE)))
 		notify_room(q);
 	retire(q, na);
@@ -1149,7 +1395,7 @@ missed_too_big(const struct prim_msgq *q, const struct rq *r, uint64_t from)
 		if (seqcmp(st_seq(st), p) != 0 || st_kind(st) == ST_WRITING)
 			continue;
 		ck_pr_fence_load();
-		t = ck_pr_load_64(&q->tags[x]);
+		t = load_tag(q, x);
 		type = (long)ck_pr_load_64((uint64_t *)&sl->type);
 		len = ck_pr_load_32(&sl->len);
 		ck_pr_fence_load();
@@ -1264,44 +1510,86 @@ fill_attr(const struct prim_msgq_attr *in, struct prim_msgq_attr *a)
 	if (a->qbytes_max == 0)
 		a->qbytes_max = a->qbytes;
 	if (a->nslots == 0) {
-		/* Twice what a full queue of 64-byte messages needs: when
-		 * receivers take messages out of order (by type), a sender
-		 * still finds a free slot within a ticket or two. */
-		uint64_t n = (uint64_t)a->qbytes_max / 32;
+		/* Room for qbytes_max messages (the kernel's rule allows as
+		 * many as qbytes) twice over: when receivers take messages
+		 * out of order (by type), a sender still finds a free slot
+		 * within a ticket or two. A power of 2. */
+		uint64_t want = 2 * (uint64_t)a->qbytes_max, n = 16;
 
-		a->nslots = n < 16 ? 16 : n > MQ_MAXSLOTS ? MQ_MAXSLOTS
-							  : (uint32_t)n;
+		while (n < want && n < MQ_MAXSLOTS)
+			n *= 2;
+		a->nslots = (uint32_t)n;
 	}
 	if (a->msgmax > MQ_MAXMSG || a->qbytes > a->qbytes_max ||
-	    a->qbytes_max > INT32_MAX || a->nslots > MQ_MAXSLOTS)
+	    a->qbytes_max > INT32_MAX || a->nslots > MQ_MAXSLOTS ||
+	    (a->flags & ~PRIM_MSGQ_ZEROED) != 0)
 		return -EINVAL;
 	return 0;
 }
 
-/* The tag array: one 64-bit word per slot, whole cache lines. */
 static uint64_t
-tags_size(uint32_t nslots)
+align_up(uint64_t v, uint64_t a)
 {
-	return ((uint64_t)nslots * 8 + PRIM_CACHELINE - 1) & ~(uint64_t)63;
+	return (v + a - 1) & ~(a - 1);
 }
 
+/*
+ * Where everything is, from the three numbers the geometry keeps: the
+ * tags, the slots, then each class's bitmap and owner words, then the
+ * blocks. Returns the total size, or 0 if it does not fit 2^62 bytes.
+ */
 static uint64_t
-stride_of(uint32_t msgmax)
+mq_layout(uint32_t msgmax, uint32_t n, uint32_t qbytes_max,
+	  struct mq_layout *l)
 {
-	return sizeof(struct mq_slot_shm) +
-	       (((uint64_t)msgmax + PRIM_CACHELINE - 1) & ~(uint64_t)63);
+	uint32_t big = msgmax < qbytes_max ? msgmax : qbytes_max;
+	uint64_t off;
+
+	/* Messages longer than qbytes_max never fit: no class for them. */
+	l->ncls = big == 0 ? 0 : (unsigned)class_of(big) + 1;
+	l->tags_off = sizeof(struct prim_msgq_shm);
+	off = align_up(l->tags_off + (uint64_t)n * 8, MQ_PAGE);
+	l->slots_off = off;
+	off += (uint64_t)n * sizeof(struct mq_slot_shm);
+	for (unsigned c = 0; c < l->ncls; c++) {
+		struct mq_pool *p = &l->pool[c];
+		uint64_t size = (uint64_t)1 << (MQ_BLOCK_SHIFT + c);
+		uint64_t minlen = c == 0 ? 1 : size / 2 + 1, cnt;
+
+		cnt = qbytes_max / minlen;
+		if (cnt > n)
+			cnt = n;
+		p->count = (uint32_t)cnt + MQ_POOL_SLACK;
+		p->words = (p->count + 63) / 64;
+		p->size = (uint32_t)size;
+		p->bits_off = align_up(off, PRIM_CACHELINE);
+		p->own_off = align_up(p->bits_off + (uint64_t)p->words * 8,
+				      PRIM_CACHELINE);
+		off = p->own_off + (uint64_t)p->count * 8;
+	}
+	for (unsigned c = 0; c < l->ncls; c++) {
+		struct mq_pool *p = &l->pool[c];
+
+		off = align_up(off, c == 0 ? PRIM_CACHELINE : MQ_PAGE);
+		p->data_off = off;
+		off += (uint64_t)p->count * p->size;
+		if (off > (UINT64_C(1) << 62))
+			return 0;
+	}
+	l->size = off;
+	return off;
 }
 
 size_t
 prim_msgq_size(const struct prim_msgq_attr *attr)
 {
 	struct prim_msgq_attr a;
+	struct mq_layout l;
 	uint64_t sz;
 
 	if (fill_attr(attr, &a) != 0)
 		return 0;
-	sz = sizeof(struct prim_msgq_shm) + a.nslots * stride_of(a.msgmax) +
-	     tags_size(a.nslots);
+	sz = mq_layout(a.msgmax, a.nslots, a.qbytes_max, &l);
 	return sz > SIZE_MAX ? 0 : (size_t)sz;
 }
 
@@ -1310,33 +1598,34 @@ prim_msgq_init(void *mem, size_t len, const struct prim_msgq_attr *attr)
 {
 	struct prim_msgq_shm *m = mem;
 	struct prim_msgq_attr a;
+	struct mq_layout l;
 	size_t sz = prim_msgq_size(attr);
-	char *slots;
 
 	if (fill_attr(attr, &a) != 0 || sz == 0 || mem == NULL || len < sz ||
 	    ((uintptr_t)mem & (PRIM_CACHELINE - 1)) != 0)
 		return -EINVAL;
+	mq_layout(a.msgmax, a.nslots, a.qbytes_max, &l);
+	/*
+	 * Zero is every word's initial value (tags, slots, bitmaps, owner
+	 * words); blocks need no initial value. Memory known to be zero is
+	 * left untouched, so that it costs nothing until used.
+	 */
+	if (!(a.flags & PRIM_MSGQ_ZEROED)) {
+		memset((char *)mem + l.tags_off, 0,
+		       (size_t)(l.slots_off - l.tags_off) +
+			       (size_t)a.nslots * sizeof(struct mq_slot_shm));
+		for (unsigned c = 0; c < l.ncls; c++)
+			memset((char *)mem + l.pool[c].bits_off, 0,
+			       (size_t)(l.pool[c].own_off - l.pool[c].bits_off) +
+				       (size_t)l.pool[c].count * 8);
+	}
 	memset(m, 0, sizeof(*m));
 	prim__seg_init(mem, PRIM_SEG_MSGQ, MQ_VERSION, sz);
 	m->geom.msgmax = a.msgmax;
 	m->geom.nslots = a.nslots;
-	m->geom.stride = (uint32_t)stride_of(a.msgmax);
 	m->geom.qbytes_max = a.qbytes_max;
-	m->geom.slots_off = sizeof(*m);
-	m->geom.tags_off = sizeof(*m) + a.nslots * stride_of(a.msgmax);
 	m->qb.a = a.qbytes;
 	m->qb.b = (uint64_t)prim__realtime();
-	slots = (char *)mem + sizeof(*m);
-	for (uint64_t x = 0; x < a.nslots; x++) {
-		struct mq_slot_shm *s =
-			(struct mq_slot_shm *)(slots + x * m->geom.stride);
-
-		memset(s, 0, sizeof(*s));
-		/* Older than the first position that maps to it. */
-		s->state = mkst(x - a.nslots, 0, ST_FREE);
-	}
-	/* Tags name no position yet (positions start at 0). */
-	memset((char *)mem + m->geom.tags_off, 0xff, tags_size(a.nslots));
 	prim__seg_publish(mem);
 	return 0;
 }
@@ -1346,39 +1635,44 @@ prim_msgq_open(void *mem, size_t len, struct prim_msgq **qp)
 {
 	struct prim_msgq_shm *m = mem;
 	struct prim_msgq *q;
-	uint32_t n, msgmax, stride, qbytes_max;
-	uint64_t slots_off, tags_off;
+	struct mq_layout l;
+	uint32_t n, msgmax, qbytes_max;
 	int r = prim__seg_check(mem, len, PRIM_SEG_MSGQ, MQ_VERSION);
 
 	if (r != 0)
 		return r;
 	/*
-	 * Each field read once, into the handle's copy, and checked against
-	 * the length of the mapping, not the header's size: a writer may
-	 * change any of them between two reads.
+	 * Each field read once, into the handle's copy, and the layout they
+	 * give checked against the length of the mapping, not the header's
+	 * size: a writer may change any of them between two reads.
 	 */
 	n = ck_pr_load_32(&m->geom.nslots);
 	msgmax = ck_pr_load_32(&m->geom.msgmax);
-	stride = ck_pr_load_32(&m->geom.stride);
-	slots_off = ck_pr_load_64(&m->geom.slots_off);
-	tags_off = ck_pr_load_64(&m->geom.tags_off);
 	qbytes_max = ck_pr_load_32(&m->geom.qbytes_max);
 	if (n == 0 || n > MQ_MAXSLOTS || msgmax > MQ_MAXMSG ||
-	    stride != stride_of(msgmax) || slots_off != sizeof(*m) ||
-	    tags_off != sizeof(*m) + (uint64_t)n * stride ||
-	    qbytes_max > INT32_MAX || tags_off + tags_size(n) > len)
+	    qbytes_max > INT32_MAX ||
+	    mq_layout(msgmax, n, qbytes_max, &l) == 0 || l.size > len)
 		return -EINVAL;
 	q = malloc(sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;
+	memset(q, 0, sizeof(*q));
 	q->shm = m;
-	q->slots = (char *)mem + sizeof(*m);
-	q->tags = (uint64_t *)((char *)mem + tags_off);
+	q->tags = (uint64_t *)((char *)mem + l.tags_off);
+	q->slots = (struct mq_slot_shm *)((char *)mem + l.slots_off);
 	q->mask = (n & (n - 1)) == 0 ? n - 1 : 0;
 	q->n = n;
 	q->msgmax = msgmax;
-	q->stride = stride;
 	q->qbytes_max = qbytes_max;
+	q->ncls = l.ncls;
+	for (unsigned c = 0; c < l.ncls; c++) {
+		q->pool[c].bits = (uint64_t *)((char *)mem + l.pool[c].bits_off);
+		q->pool[c].own = (uint64_t *)((char *)mem + l.pool[c].own_off);
+		q->pool[c].data = (unsigned char *)mem + l.pool[c].data_off;
+		q->pool[c].count = l.pool[c].count;
+		q->pool[c].words = l.pool[c].words;
+		q->pool[c].size = l.pool[c].size;
+	}
 	q->last = 0;
 	q->patience_ns = PRIM_PATIENCE_NS;
 	*qp = q;
@@ -1525,15 +1819,61 @@ prim_msgq_remove(struct prim_msgq *q)
 	return 0;
 }
 
+/*
+ * The pages of the slot ring anything was ever written to. A page no one
+ * touched holds only zero (FREE) slots, and reading it would make it
+ * resident: the scans of a whole ring that run off the data path (pids,
+ * reap) skip such pages, asking the kernel (mincore) which they are. If
+ * it cannot say, every page is looked at.
+ */
+#define MQ_RING_PAGES ((MQ_MAXSLOTS * sizeof(struct mq_slot_shm)) / MQ_PAGE + 2)
+
+struct ring_pages {
+	uintptr_t base;		/* the first page of the ring */
+	uintptr_t page;		/* the system's page size */
+	int all;		/* mincore failed: every page */
+	unsigned char vec[MQ_RING_PAGES];
+};
+
+static void
+ring_pages(const struct prim_msgq *q, struct ring_pages *rp)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps >= (long)MQ_PAGE ? (uintptr_t)ps : MQ_PAGE;
+	uintptr_t lo = (uintptr_t)q->slots & ~(page - 1);
+	uintptr_t hi = (uintptr_t)(q->slots + q->n);
+
+	rp->base = lo;
+	rp->page = page;
+	rp->all = (hi - lo + page - 1) / page > MQ_RING_PAGES ||
+		  mincore((void *)lo, hi - lo, (void *)rp->vec) != 0;
+}
+
+static int
+ring_page_used(const struct prim_msgq *q, const struct ring_pages *rp,
+	       uint64_t x)
+{
+	if (rp->all)
+		return 1;
+	return rp->vec[((uintptr_t)slot(q, x) - rp->base) / rp->page] & 1;
+}
+
 int
 prim_msgq_pids(const struct prim_msgq *q, pid_t *pids, int max)
 {
 	int n = 0;
 
+	struct ring_pages rp;
+
 	if (max < 0 || (max > 0 && pids == NULL))
 		return -EINVAL;
+	ring_pages(q, &rp);
 	for (uint64_t x = 0; x < q->n; x++) {
-		uint64_t st = ck_pr_load_64(&slot(q, x)->state);
+		uint64_t st;
+
+		if (!ring_page_used(q, &rp, x))
+			continue;
+		st = ck_pr_load_64(&slot(q, x)->state);
 		uint32_t k = st_kind(st);
 		pid_t p = (pid_t)st_pid(st);
 		int i;
@@ -1555,6 +1895,7 @@ int
 prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 {
 	struct prim_patience pt;
+	struct ring_pages rp;
 	int fixed = 0, r;
 
 	if (pid <= 0 || (uint64_t)pid >= (1u << PID_MAX_BITS))
@@ -1572,15 +1913,25 @@ prim_msgq_reap(struct prim_msgq *q, pid_t pid)
 	prim__patience_init(&pt, q->patience_ns, NULL, 0);
 	if ((r = settle(q, &pt)) < 0)
 		return r == -EAGAIN ? -EBUSY : r;
+	ring_pages(q, &rp);
 	for (uint64_t x = 0; x < q->n; x++) {
 		struct mq_slot_shm *sl = slot(q, x);
-		uint64_t st = ck_pr_load_64(&sl->state);
-		uint32_t k = st_kind(st);
+		uint64_t st;
+		uint32_t k;
 
+		if (!ring_page_used(q, &rp, x))
+			continue;
+		st = ck_pr_load_64(&sl->state);
+		k = st_kind(st);
 		if (st_pid(st) != (uint32_t)pid)
 			continue;
 		if (k == ST_WRITING) {
-			/* Never counted (pend was settled): roll back. */
+			/* Never counted (pend was settled): the block the
+			 * slot names, if the sender holds it (MQ_10), then
+			 * the slot. */
+			ck_pr_fence_load();
+			block_put(q, class_of(ck_pr_load_32(&sl->len)),
+				  ck_pr_load_32(&sl->ref), st_seq(st));
 			if (ck_pr_cas_64(&sl->state, st,
 					 mkst(st_seq(st), 0, ST_FREE))) {
 				fixed++;

@@ -46,9 +46,18 @@ struct prim_msgq_attr {
 	uint32_t msgmax;	/* largest message, bytes (8192) */
 	uint32_t qbytes;	/* initial qbytes (16384) */
 	uint32_t qbytes_max;	/* most qbytes may be raised to (qbytes) */
-	uint32_t nslots;	/* messages the pool holds at once, 1..32767
-				   (qbytes_max / 32, at least 16) */
+	uint32_t nslots;	/* most messages queued at once, 1..32768
+				   (2 * qbytes_max rounded up to a power
+				   of 2, at least 16, at most 32768) */
+	uint32_t flags;		/* PRIM_MSGQ_ZEROED */
 };
+
+/*
+ * prim_msgq_init: mem is known to hold zeros (fresh pages of a new segment
+ * or mapping), so only the header is written. A page of the queue is then
+ * touched only when a message (or the position ring's turn) reaches it.
+ */
+#define PRIM_MSGQ_ZEROED 1u
 
 /* What msgctl(IPC_STAT) reports. Times are CLOCK_REALTIME seconds. */
 struct prim_msgq_stat {
@@ -91,8 +100,9 @@ void prim_msgq_close(struct prim_msgq *q);
 
 /*
  * msgsnd(2): queue len bytes of buf with type (>= 1). Waits while the
- * message does not fit (cbytes + len <= qbytes and qnum + 1 <= qbytes, and
- * a free slot in the pool) unless flags has PRIM_IPC_NOWAIT.
+ * message does not fit (cbytes + len <= qbytes and qnum + 1 <= qbytes, as
+ * the kernel's rule, and at most nslots messages) unless flags has
+ * PRIM_IPC_NOWAIT.
  * prim_msgq_send_timed gives up at the absolute CLOCK_MONOTONIC *deadline.
  * Errors: -EINVAL (type < 1, len > msgmax), -EAGAIN (full and
  * PRIM_IPC_NOWAIT), -ETIMEDOUT (deadline passed), -EINTR (a signal handler

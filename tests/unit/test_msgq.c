@@ -28,7 +28,7 @@
 /* Layout facts the crash tests poke at (see prim/msgq.c). */
 #define OFF_TAIL 256
 #define OFF_ANY 512
-#define OFF_SLOTS (640 + 64 * 64)
+#define OFF_TAGS (640 + 64 * 64)
 
 struct fx {
 	void *mem;
@@ -427,18 +427,21 @@ t_batch(void **s)
 	rm(f);
 }
 
+/* The ring of 32-byte slots, on the first page after the tags. */
 static uint64_t *
 slot_state(struct fx *f, uint64_t x)
 {
-	uint64_t stride = 64 + ((f->attr.msgmax + 63) & ~63u);
+	uint64_t off = (OFF_TAGS + 8 * (uint64_t)f->attr.nslots + 4095) &
+		       ~(uint64_t)4095;
 
-	return (uint64_t *)((char *)f->mem + OFF_SLOTS + x * stride);
+	return (uint64_t *)((char *)f->mem + off + x * 32);
 }
 
+/* A slot's state word: the sequence is stored plus one. */
 static uint64_t
 mkst(uint64_t seq, uint32_t pid, uint32_t st)
 {
-	return (seq & ((1ULL << 39) - 1)) << 25 | (uint64_t)pid << 3 | st;
+	return ((seq + 1) & ((1ULL << 39) - 1)) << 25 | (uint64_t)pid << 3 | st;
 }
 
 static void
@@ -523,18 +526,24 @@ t_wake_bit(void **s)
 	rm(f);
 }
 
-/* The default pool: twice qbytes_max / 64 slots, at least 16. */
+/* The default ring: room for qbytes_max messages twice over, a power of
+ * 2, at least 16, at most 32768. */
 static void
 t_default_pool(void **s)
 {
 	struct prim_msgq_attr a = { .msgmax = 64, .qbytes = 1024 };
 	struct prim_msgq_attr b = { .msgmax = 64, .qbytes = 1024,
-				    .nslots = 32 };
+				    .nslots = 2048 };
 
 	assert_int_equal(prim_msgq_size(&a), prim_msgq_size(&b));
-	a.qbytes = b.qbytes = 64;
+	a.qbytes = b.qbytes = 5;
 	b.nslots = 16;
 	assert_int_equal(prim_msgq_size(&a), prim_msgq_size(&b));
+	a.qbytes = b.qbytes = 1 << 20;
+	b.nslots = 32768;
+	assert_int_equal(prim_msgq_size(&a), prim_msgq_size(&b));
+	b.nslots = 32769;
+	assert_int_equal(prim_msgq_size(&b), 0);
 }
 
 /*

@@ -102,6 +102,9 @@ battery(struct prim_msgq *q, pid_t dead)
 			fail_msg("call %d returned %ld", i, r[i]);
 }
 
+/* The words word_at names (the last is the geometry). */
+#define NWORDS 17
+
 static uint64_t *
 word_at(struct prim_msgq *q, int which)
 {
@@ -118,9 +121,12 @@ word_at(struct prim_msgq *q, int which)
 	case 7: return &slot(q, 0)->state;
 	case 8: return &slot(q, 1)->state;
 	case 9: return (uint64_t *)&slot(q, 0)->type;
-	case 10: return (uint64_t *)&slot(q, 0)->len; /* len, spid */
+	case 10: return (uint64_t *)&slot(q, 0)->len; /* len, ref */
 	case 11: return &q->tags[0];
 	case 12: return &m->snd.a;
+	case 13: return &q->pool[0].own[0];
+	case 14: return &q->pool[0].bits[0];
+	case 15: return &q->pool[1].own[0];
 	default: return (uint64_t *)&m->geom; /* the header's geometry */
 	}
 }
@@ -138,7 +144,7 @@ test_each_word(void **state)
 	int calls = 0;
 
 	(void)state;
-	for (int which = 0; which < 14; which++)
+	for (int which = 0; which < NWORDS; which++)
 		for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
 			struct prim_msgq *q = mk(64, 8);
 			char m[8] = "honest";
@@ -150,8 +156,8 @@ test_each_word(void **state)
 			calls += 14;
 			teardown(NULL);
 		}
-	printf("each word: 14 words x %zu values, %d calls returned\n",
-	       sizeof(vals) / sizeof(vals[0]), calls);
+	printf("each word: %d words x %zu values, %d calls returned\n",
+	       NWORDS, sizeof(vals) / sizeof(vals[0]), calls);
 }
 
 /* The pending slot of the capacity word names no slot: damaged. */
@@ -286,7 +292,7 @@ test_scribble(void **state)
 					     1, PRIM_IPC_NOWAIT);
 		for (int k = 0, n = 1 + (int)(xorshift(&rng) % 6); k < n; k++) {
 			size_t at = xorshift(&rng) % 14 < 10
-					    ? (size_t)(word_at(q, (int)(xorshift(&rng) % 14)) -
+					    ? (size_t)(word_at(q, (int)(xorshift(&rng) % NWORDS)) -
 						       m)
 					    : xorshift(&rng) % nw;
 			uint64_t v = xorshift(&rng);
@@ -315,7 +321,7 @@ test_scribble(void **state)
 /*
  * A writer toggles the header's size between the true one and 2^64 - 1
  * while another process opens the queue with a hostile geometry (32767
- * slots of 16 MiB) that only the huge size would allow: the geometry is
+ * slots, messages of 16 MiB, qbytes_max 2 GiB) that only the huge size would allow: the geometry is
  * read once and checked against the length of the mapping, so no open
  * ever accepts it (a second read of the size once let it through).
  */
@@ -353,8 +359,7 @@ test_geometry_read_once(void **state)
 	true_size = m->seg.size;
 	m->geom.msgmax = msgmax;
 	m->geom.nslots = n;
-	m->geom.stride = (uint32_t)stride_of(msgmax);
-	m->geom.tags_off = sizeof(*m) + (uint64_t)n * stride_of(msgmax);
+	m->geom.qbytes_max = INT32_MAX;
 	ck_pr_store_32(&toggle_stop, 0);
 	assert_int_equal(pthread_create(&t, NULL, toggle_size, m), 0);
 	while (now_s() < end) {
