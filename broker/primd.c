@@ -528,16 +528,18 @@ sweep_one(int t, int i, pid_t pid)
 	return 1;
 }
 
-/* Every SWEEP_MS, and once after adoption. */
+/* Every SWEEP_MS, and once after adoption: dead owners, then queue
+ * memory (trim.c). */
 #define SWEEP_MS 2000
 
 /* A share of the sweep (bounded), from where the last one stopped. */
 static void
 sweep_owners(void)
 {
-	static int cursor;
+	static int cursor, trim_cursor;
 
 	(void)primd__reg_owners(&reg, sweep_one, &cursor);
+	(void)primd__reg_trim(&reg, &trim_cursor);
 }
 
 /* ------------------------------------------------------------------

@@ -40,6 +40,7 @@ struct primd_obj {
 	void *handle; /* struct prim_semset * or struct prim_msgq * */
 	int counted;  /* counted in nobj (and nsems) */
 	int strikes;  /* reaps that gave up in a row */
+	int64_t trimmed; /* queues: realtime second of the last trim, 0 never */
 };
 
 /* Options that shape the objects the broker creates. */
@@ -212,6 +213,12 @@ void primd__reg_reap_in(struct primd_reg *r, int t, int i, pid_t pid);
 #define PRIMD_SWEEP_NS	     5000000ULL /* 5 ms */
 int primd__reg_owners(struct primd_reg *r, int (*fn)(int, int, pid_t),
 		      int *cursor);
+/*
+ * Give back the memory queues no longer use (trim.c), one share at a time
+ * from *cursor, within PRIMD_SWEEP_NS. Returns 1 if it went round every
+ * queue, 0 if it stopped.
+ */
+int primd__reg_trim(struct primd_reg *r, int *cursor);
 /* The watched-process table: find, add, drop by slot. -1 if none. */
 int primd__proc_find(struct primd_reg *r, pid_t pid);
 int primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start);

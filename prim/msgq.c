@@ -178,6 +178,11 @@
  * MQ_11: whoever frees a block clears its bitmap bit before the CAS that
  *       frees the owner word; a new owner sets the bit after its CAS. So
  *       the bit of a free block is never left set by the protocol.
+ * MQ_12: prim_msgq_trim fences every slot of a page, then raises the trim
+ *       floor to the tail, then gives the page back; a reader that finds a
+ *       zero state loads the floor after it. So a zero slot is older than
+ *       every ticket taken before its page was given back: a late sender
+ *       skips it, and head passes it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -213,6 +218,11 @@
 #define ST_WRITING 1u
 #define ST_READY 2u
 #define ST_CLAIMED 3u
+#define ST_FENCED 4u	/* a FREE slot prim_msgq_trim is giving back */
+
+/* An owner word prim_msgq_trim sets on a free block it gives back; no
+ * position's owner word is ever this. */
+#define OWN_FENCED UINT64_MAX
 
 #define SEQ_BITS 39
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
@@ -250,8 +260,8 @@ struct prim_msgq_shm {
 	struct prim_seg_shm seg;
 	struct mq_geom_shm geom;
 	struct mq_line_shm qb;		/* a: qbytes, b: ctime */
-	struct mq_line_shm acct;	/* a: cbytes | qnum << 32 | pend << 48 */
-	struct mq_line_shm tail;	/* a: next ticket */
+	struct mq_line_shm acct;	/* a: cbytes | qnum << 31 | pend << 47 */
+	struct mq_line_shm tail;	/* a: next ticket, b: trim floor */
 	struct mq_line_shm head;	/* a: lowest live position */
 	struct mq_line_shm snd;		/* a: lspid, b: stime */
 	struct mq_line_shm rcv;		/* a: lrpid, b: rtime */
@@ -344,6 +354,22 @@ static inline uint32_t
 st_kind(uint64_t s)
 {
 	return (uint32_t)s & 7u;
+}
+
+/*
+ * The sequence of slot state s: a zero word (a page never written, or one
+ * prim_msgq_trim gave back) is FREE and older than the trim floor, the
+ * tail when a page was last given back, so a late sender holding an older
+ * ticket skips it (MQ_12).
+ */
+static inline uint64_t
+seq_of(const struct prim_msgq *q, uint64_t s)
+{
+	if (s != 0)
+		return st_seq(s);
+	/* MQ_12: the floor after the state that said zero. */
+	ck_pr_fence_load();
+	return (ck_pr_load_64(&q->shm->tail.b) - 1) & SEQ_MASK;
 }
 
 /* Sign of (slot sequence - position), on 39 bits. */
@@ -885,7 +911,7 @@ try_send(struct prim_msgq *q, long type, const void *buf, uint32_t len,
 		x = slot_of(q, p);
 		sl = slot(q, x);
 		st = ck_pr_load_64(&sl->state);
-		if (st_kind(st) == ST_FREE && seqcmp(st_seq(st), p) < 0 &&
+		if (st_kind(st) == ST_FREE && seqcmp(seq_of(q, st), p) < 0 &&
 		    ck_pr_cas_64(&sl->state, st, mkst(p, me, ST_WRITING)))
 			break;
 		if (++skips > q->n) {
@@ -1032,7 +1058,7 @@ advance_head(struct prim_msgq *q)
 	for (int i = 0; i < 64; i++) {
 		struct mq_slot_shm *sl = slot(q, slot_of(q, h));
 		uint64_t st = ck_pr_load_64(&sl->state);
-		int64_t c = seqcmp(st_seq(st), h);
+		int64_t c = seqcmp(seq_of(q, st), h);
 
 		if (c == 0 && st_kind(st) != ST_FREE)
 			break;		/* a live message */
@@ -1311,7 +1337,7 @@ retry:;
 				skip[nskip++] = p;
 			continue;
 		}
-		if (k == ST_FREE)
+		if (k == ST_FREE || k == ST_FENCED)
 			continue;
 		if (k == ST_CLAIMED || !matches(r->mode, r->want, type)) {
 			if (lane_of(type) == l && unres > p)
@@ -1570,7 +1596,7 @@ mq_layout(uint32_t msgmax, uint32_t n, uint32_t qbytes_max,
 	for (unsigned c = 0; c < l->ncls; c++) {
 		struct mq_pool *p = &l->pool[c];
 
-		off = align_up(off, c == 0 ? PRIM_CACHELINE : MQ_PAGE);
+		off = align_up(off, MQ_PAGE);
 		p->data_off = off;
 		off += (uint64_t)p->count * p->size;
 		if (off > (UINT64_C(1) << 62))
@@ -1976,6 +2002,302 @@ prim_msgq_recv_as(struct prim_msgq *q, void *buf, size_t cap, long msgtyp,
 		return -EINVAL;
 	return recv_one(q, buf, cap, msgtyp, flags | PRIM_IPC_NOWAIT, type,
 			NULL, (uint32_t)pid);
+}
+
+/* ---- giving memory back ---- */
+
+/*
+ * Pages of a region [lo, hi) that lie wholly inside it, and which of them
+ * are resident (mincore): the only ones worth looking at, and reading any
+ * other would make it resident. One byte per page in vec, or NULL when
+ * the kernel cannot say.
+ */
+struct trim_span {
+	uintptr_t first;	/* the first whole page */
+	size_t npages;
+	unsigned char *vec;
+};
+
+static int
+span_of(uintptr_t lo, uintptr_t hi, uintptr_t ps, struct trim_span *sp)
+{
+	uintptr_t a = (lo + ps - 1) & ~(ps - 1), b = hi & ~(ps - 1);
+
+	sp->first = a;
+	sp->npages = b > a ? (b - a) / ps : 0;
+	sp->vec = NULL;
+	if (sp->npages == 0)
+		return 0;
+	sp->vec = malloc(sp->npages);
+	if (sp->vec == NULL)
+		return -ENOMEM;
+	if (mincore((void *)a, sp->npages * ps, (void *)sp->vec) != 0)
+		memset(sp->vec, 1, sp->npages); /* look at every page */
+	return 0;
+}
+
+/* Give pages [a, a + len) back: they read as zeros from now on. */
+static int
+punch(uintptr_t a, size_t len)
+{
+#ifdef MADV_REMOVE
+	if (madvise((void *)a, len, MADV_REMOVE) == 0)
+		return 0;
+#endif
+	(void)a;
+	(void)len;
+	return -1;
+}
+
+/*
+ * The ring: a resident page whose slots are all FREE is fenced slot by
+ * slot (FREE -> FENCED by CAS: senders skip a fenced slot, head stops at
+ * it), the floor raised to the tail (MQ_12), the page given back, and a
+ * page that could not be given back unfenced. Returns pages given back.
+ */
+static size_t
+trim_ring(struct prim_msgq *q, uintptr_t ps, unsigned char *clean)
+{
+	struct trim_span sp;
+	size_t per, done = 0;
+	uint64_t t, fl;
+
+	if (span_of((uintptr_t)q->slots, (uintptr_t)(q->slots + q->n), ps,
+		    &sp) != 0 || sp.npages == 0)
+		return 0;
+	per = ps / sizeof(struct mq_slot_shm);
+	for (size_t g = 0; g < sp.npages; g++) {
+		struct mq_slot_shm *s0 = (struct mq_slot_shm *)(sp.first + g * ps);
+		size_t k;
+
+		if (!(sp.vec[g] & 1)) {
+			clean[g] = 1; /* never written, or given back */
+			continue;
+		}
+		for (k = 0; k < per; k++) {
+			uint64_t st = ck_pr_load_64(&s0[k].state);
+
+			if (st_kind(st) == ST_FENCED)
+				continue; /* left by a trim that died */
+			if (st_kind(st) != ST_FREE ||
+			    !ck_pr_cas_64(&s0[k].state, st,
+					  (st & ~UINT64_C(7)) | ST_FENCED))
+				break;
+		}
+		if (k == per) {
+			clean[g] = 2; /* fenced: to give back */
+			continue;
+		}
+		while (k-- > 0) { /* a slot in use: unfence the page */
+			uint64_t st = ck_pr_load_64(&s0[k].state);
+
+			if (st_kind(st) == ST_FENCED)
+				ck_pr_cas_64(&s0[k].state, st,
+					     (st & ~UINT64_C(7)) | ST_FREE);
+		}
+		sp.vec[g] = 0;
+	}
+	/* MQ_12: the floor after the fences, before the pages go. */
+	ck_pr_fence_memory();
+	t = ck_pr_load_64(&q->shm->tail.a);
+	fl = ck_pr_load_64(&q->shm->tail.b);
+	if (t > fl)
+		ck_pr_cas_64(&q->shm->tail.b, fl, t);
+	ck_pr_fence_memory();
+	/* Runs of fenced pages, one system call each. */
+	for (size_t g = 0, e; g < sp.npages; g = e) {
+		for (e = g + 1; clean[g] == 2 && e < sp.npages && clean[e] == 2;
+		     e++)
+			;
+		if (clean[g] != 2)
+			continue;
+		if (punch(sp.first + g * ps, (e - g) * ps) == 0) {
+			done += e - g;
+			continue;
+		}
+		for (size_t u = g; u < e; u++) {
+			struct mq_slot_shm *s0 =
+				(struct mq_slot_shm *)(sp.first + u * ps);
+
+			clean[u] = 0;
+			for (size_t k = 0; k < per; k++) {
+				uint64_t st = ck_pr_load_64(&s0[k].state);
+
+				if (st_kind(st) == ST_FENCED)
+					ck_pr_cas_64(&s0[k].state, st,
+						     (st & ~UINT64_C(7)) |
+							     ST_FREE);
+			}
+		}
+	}
+	free(sp.vec);
+	return done;
+}
+
+/*
+ * The tags of slots on clean ring pages (never written, or given back)
+ * are stale hints nobody needs: their pages go too.
+ */
+static size_t
+trim_tags(struct prim_msgq *q, uintptr_t ps, const unsigned char *clean)
+{
+	uintptr_t ring = (uintptr_t)q->slots;
+	uintptr_t rfirst = (ring + ps - 1) & ~(ps - 1);
+	uintptr_t rlast = (uintptr_t)(q->slots + q->n) & ~(ps - 1);
+	struct trim_span sp;
+	size_t done = 0;
+
+	/* Up to the ring: what lies between is padding. */
+	if (span_of((uintptr_t)q->tags, ring, ps, &sp) != 0 || sp.npages == 0)
+		return 0;
+	for (size_t g = 0; g < sp.npages; g++) {
+		uint64_t x0 = (sp.first + g * ps - (uintptr_t)q->tags) / 8;
+		uint64_t x1 = x0 + ps / 8; /* slots [x0, x1) */
+
+		if (x0 >= q->n) {
+			if (sp.vec[g] & 1)
+				done += punch(sp.first + g * ps, ps) == 0;
+			continue;
+		}
+		if (x1 > q->n)
+			x1 = q->n;
+		uintptr_t a = ring + x0 * sizeof(struct mq_slot_shm);
+		uintptr_t b = ring + x1 * sizeof(struct mq_slot_shm);
+		int ok = (sp.vec[g] & 1) && a >= rfirst && b <= rlast;
+
+		for (uintptr_t pa = a & ~(ps - 1); ok && pa < b; pa += ps)
+			ok = clean[(pa - rfirst) / ps] != 0;
+		if (ok && punch(sp.first + g * ps, ps) == 0)
+			done++;
+	}
+	free(sp.vec);
+	return done;
+}
+
+/* Fence blocks [b0, b1] of a pool (0 -> OWN_FENCED); 1 if all were free. */
+static int
+fence_blocks(struct mq_pool_at *pl, uint64_t b0, uint64_t b1)
+{
+	for (uint64_t b = b0; b <= b1; b++) {
+		/* OWN_FENCED may be left by a trim that died: ours now. */
+		if (ck_pr_load_64(&pl->own[b]) != OWN_FENCED &&
+		    !ck_pr_cas_64(&pl->own[b], 0, OWN_FENCED)) {
+			while (b-- > b0)
+				ck_pr_cas_64(&pl->own[b], OWN_FENCED, 0);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * A class's blocks: a resident page of data all of whose blocks are free
+ * is fenced (their owner words 0 -> OWN_FENCED, which no sender's CAS
+ * takes), given back and unfenced.
+ */
+static size_t
+trim_pool(struct mq_pool_at *pl, uintptr_t ps)
+{
+	uintptr_t data = (uintptr_t)pl->data;
+	struct trim_span sp;
+	size_t done = 0;
+
+	if (span_of(data, data + (uintptr_t)pl->count * pl->size, ps, &sp) != 0)
+		return 0;
+	for (size_t g = 0; g < sp.npages; g++) {
+		uintptr_t a = sp.first + g * ps;
+		uint64_t b0 = (a - data) / pl->size;
+		uint64_t b1 = (a + ps - 1 - data) / pl->size;
+
+		if (!(sp.vec[g] & 1) || !fence_blocks(pl, b0, b1))
+			continue;
+		if (punch(a, ps) == 0)
+			done++;
+		for (uint64_t b = b0; b <= b1; b++)
+			ck_pr_cas_64(&pl->own[b], OWN_FENCED, 0);
+	}
+	free(sp.vec);
+	return done;
+}
+
+/* The owner words of class c that lie in [a, a + ps), as [*b0, *b1]. */
+static int
+own_in(const struct mq_pool_at *pl, uintptr_t a, uintptr_t ps, uint64_t *b0,
+       uint64_t *b1)
+{
+	uintptr_t lo = (uintptr_t)pl->own, hi = (uintptr_t)(pl->own + pl->count);
+
+	if (hi <= a || lo >= a + ps)
+		return 0;
+	*b0 = lo >= a ? 0 : (a - lo) / 8;
+	*b1 = (hi <= a + ps ? hi - lo : a + ps - lo) / 8 - 1;
+	return 1;
+}
+
+/*
+ * The pools' bookkeeping (every class's bitmap and owner words, one
+ * region): a resident page whose owner words are all free is fenced and
+ * given back, reading as zeros (free blocks; clear bits, which are only
+ * hints) from then on.
+ */
+static size_t
+trim_books(struct prim_msgq *q, uintptr_t ps)
+{
+	struct trim_span sp;
+	size_t done = 0;
+
+	/* Up to the blocks: what lies between is padding. */
+	if (span_of((uintptr_t)q->pool[0].bits, (uintptr_t)q->pool[0].data, ps,
+		    &sp) != 0)
+		return 0;
+	for (size_t g = 0; g < sp.npages; g++) {
+		uintptr_t a = sp.first + g * ps;
+		uint64_t b0, b1;
+		unsigned c, ok = 1;
+
+		if (!(sp.vec[g] & 1))
+			continue;
+		for (c = 0; c < q->ncls && ok; c++)
+			if (own_in(&q->pool[c], a, ps, &b0, &b1))
+				ok = fence_blocks(&q->pool[c], b0, b1);
+		if (ok && punch(a, ps) == 0) {
+			done++;
+			continue;
+		}
+		/* Unfence what was fenced (c classes, the last one failed
+		 * and unfenced its own). */
+		for (unsigned k = 0; k + (ok ? 0 : 1) < c; k++)
+			if (own_in(&q->pool[k], a, ps, &b0, &b1))
+				for (uint64_t b = b0; b <= b1; b++)
+					ck_pr_cas_64(&q->pool[k].own[b],
+						     OWN_FENCED, 0);
+	}
+	free(sp.vec);
+	return done;
+}
+
+int
+prim_msgq_trim(struct prim_msgq *q)
+{
+	long pss = sysconf(_SC_PAGESIZE);
+	uintptr_t ps = pss > 0 ? (uintptr_t)pss : MQ_PAGE;
+	unsigned char *clean;
+	size_t pages = 0, nring;
+
+	if (removed(q))
+		return dead(q);
+	nring = (q->n * sizeof(struct mq_slot_shm)) / ps + 1;
+	clean = calloc(nring, 1);
+	if (clean == NULL)
+		return -ENOMEM;
+	pages += trim_ring(q, ps, clean);
+	pages += trim_tags(q, ps, clean);
+	free(clean);
+	for (unsigned c = 0; c < q->ncls; c++)
+		pages += trim_pool(&q->pool[c], ps);
+	if (q->ncls > 0)
+		pages += trim_books(q, ps);
+	return pages > INT_MAX / ps ? INT_MAX : (int)(pages * ps);
 }
 
 /*

@@ -190,6 +190,22 @@ int prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes);
 /* Set ctime to now (IPC_SET of fields libprim does not keep). */
 void prim_msgq_touch(struct prim_msgq *q);
 
+/*
+ * Give back the memory of pages that hold nothing: ring pages whose slots
+ * are all free, message blocks all free, and the bookkeeping of either.
+ * They read as zeros afterwards, which the queue takes for free, so every
+ * call goes on unchanged; a page is made resident again when content
+ * reaches it. For the one process that manages the queue (the broker),
+ * off the data path: it makes system calls (mincore, madvise), and it is
+ * not safe concurrently with another prim_msgq_trim of the same queue;
+ * it is safe concurrently with every other call, and a trim killed at any
+ * instruction is completed or undone by the next one. Needs a writable
+ * shared mapping backed by shmem or tmpfs (MADV_REMOVE); elsewhere it
+ * gives nothing back. Returns the bytes given back, or -EIDRM,
+ * -ENOTRECOVERABLE, -ENOMEM.
+ */
+int prim_msgq_trim(struct prim_msgq *q);
+
 /* msgctl(IPC_RMID): every waiter returns -EIDRM, later calls -EIDRM. */
 int prim_msgq_remove(struct prim_msgq *q);
 

@@ -2702,6 +2702,77 @@ k_recv(void)
 	}
 }
 
+/*
+ * 30, the kernel's capacity rule at scale: a queue takes qbytes bytes and
+ * qbytes messages, whatever their sizes (16384 one-byte messages at the
+ * default msgmnb), keeps them in order, and qbytes lowered below what is
+ * queued keeps the messages and blocks only new ones.
+ */
+static int
+burst(int q, size_t len, int *err)
+{
+	struct mbuf m;
+	int n = 0;
+
+	m.mtype = 1;
+	*err = 0;
+	for (;;) {
+		memset(m.mtext, 'a' + n % 26, len);
+		m.mtype = 1 + n % 5;
+		if (msgsnd(q, &m, len, IPC_NOWAIT) != 0)
+			break;
+		n++;
+	}
+	if (errno != EAGAIN)
+		*err = errno;
+	return n;
+}
+
+static void
+t_burst(void)
+{
+	int q = mkmsq(IPC_PRIVATE, 0600), n, err, i;
+	const char *order = "in order";
+
+	n = burst(q, 1, &err);
+	P("30 burst of 1-byte messages at qbytes=MSGMNB: %s %d then %s; %s",
+	  n == msgmnb ? "MSGMNB" : "count", n == msgmnb ? 0 : n,
+	  err ? ename(err) : "EAGAIN", qstate(q));
+	for (i = 0; i < n; i++) {
+		if (msgrcv(q, &mb, sizeof(mb.mtext), 0, IPC_NOWAIT) != 1 ||
+		    mb.mtext[0] != 'a' + i % 26 || mb.mtype != 1 + i % 5) {
+			order = "out of order";
+			break;
+		}
+	}
+	P("30 received them %s: %s", order, qstate(q));
+	/* Mixed sizes: 10 of 1000 bytes, then 1-byte ones to the brim. */
+	for (i = 0; i < 10; i++)
+		MUST(sndn(q, 2, 1000, IPC_NOWAIT));
+	n = burst(q, 1, &err);
+	P("30 10 x 1000 bytes, then %d x 1 byte: %s", n, qstate(q));
+	{
+		__auto_type a0_ = R(set_qbytes(q, 100));
+		__auto_type a1_ = qstate(q);
+		P("30 IPC_SET qbytes=100 while full -> %s %s", a0_, a1_);
+	}
+	P("30 send 1 byte -> %s", R(sndn(q, 1, 1, IPC_NOWAIT)));
+	P("30 receive type 2 -> %s", rcv(q, 16, 2, IPC_NOWAIT | MSG_NOERROR));
+	MUST(set_qbytes(q, (unsigned long)msgmnb));
+	{
+		__auto_type a0_ = R(sndn(q, 1, 1, IPC_NOWAIT));
+		__auto_type a1_ = qstate(q);
+		P("30 IPC_SET qbytes=MSGMNB: send 1 byte -> %s %s", a0_, a1_);
+	}
+	drain(q);
+	/* Large messages: the bytes bind first. */
+	n = burst(q, 4000, &err);
+	P("30 burst of 4000-byte messages: %d then %s; %s", n,
+	  err ? ename(err) : "EAGAIN", qstate(q));
+	drain(q);
+	MUST(msgctl(q, IPC_RMID, NULL));
+}
+
 static void
 t_fit(void)
 {
@@ -4393,6 +4464,7 @@ main(int argc, char **argv)
 	t_semset();
 	t_msgbasic();
 	t_fit();
+	t_burst();
 	t_handoff();
 	t_msgpids();
 	t_msgcopy();
