@@ -1968,6 +1968,151 @@ t_counts(void)
 	P("23 V after the killed waiter: vals=%s", vals(s, 2));
 }
 
+/*
+ * 23: where a waiter is counted when its operation array is retried (issue
+ * 10). The kernel counts a blocked semop only on the semaphore of the
+ * operation it blocks at (count_semncnt/count_semzcnt, check_qop on
+ * q->blocking) and records that operation anew each time it retries the
+ * waiter (perform_atomic_semop): an array that alters is retried on every
+ * change of the set (update_queue of the global queue), one that only
+ * waits for zero when a semaphore the change named is zero
+ * (do_smart_wakeup_zero). Each line is printed at once after the parent's
+ * call, with no poll: the kernel has done it all before semop returns.
+ */
+static void
+k_t23_zz(void)
+{
+	P("  waiter [0:0, 1:0] -> %s", R(op2(ca, 0, 0, 0, 1, 0, 0)));
+}
+
+static void
+t_counts_retry(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	k = spawn(k_t23_a);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	P("23 retry: waiter [0:-1, 1:-1] at 0,0: %s", counts(s));
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, -1, IPC_NOWAIT));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: P sem0 by another, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 1, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem1, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem0, at once: %s vals=%s", a0_, a1_);
+	}
+	finish(k);
+
+	setall(s, 2, 1, 1);
+	k = spawn(k_t23_zz);
+	WAITED(zcnt(s, 0) == 1, "zcnt0 1");
+	P("23 retry: waiter [0:0, 1:0] at 1,1: %s", counts(s));
+	MUST(op1(s, 0, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 1 (no zero: not retried): %s vals=%s",
+		  a0_, a1_);
+	}
+	usleep(20000);
+	P("23 retry: 20 ms later: %s", counts(s));
+	MUST(op1(s, 1, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem1 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	finish(k);
+}
+
+/*
+ * 19: a waiter retried after a change fails as its retry decides (issue
+ * 10): at an IPC_NOWAIT operation that cannot proceed with EAGAIN, past
+ * 32767 with ERANGE (perform_atomic_semop's error; update_queue wakes the
+ * waiter with it). The parent's later calls show that the waiter took
+ * nothing.
+ */
+static void
+k_t19_range(void)
+{
+	P("  waiter [0:-1, 1:+1] -> %s", R(op2(ca, 0, -1, 0, 1, 1, 0)));
+}
+
+static void
+k_t19_zero_nowait(void)
+{
+	P("  waiter [0:-1, 1:0 NOWAIT] -> %s",
+	  R(op2(ca, 0, -1, 0, 1, 0, IPC_NOWAIT)));
+}
+
+static void
+t_retry_fail(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	P("19 retry: waiter [0:-1, 1:-1 NOWAIT] at 0,0; V sem0, V sem1, V sem0:");
+	k = spawn(k_p0_p1nowait);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	P("19 retry: after V sem0: %s vals=%s", counts(s), vals(s, 2));
+	MUST(op1(s, 1, 1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+
+	setall(s, 2, 0, 1);
+	P("19 retry: waiter [0:-1, 1:0 NOWAIT] at 0,1; V sem0, P sem1, V sem0:");
+	k = spawn(k_t19_zero_nowait);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	MUST(op1(s, 1, -1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+
+	setall(s, 2, 0, 32767);
+	P("19 retry: waiter [0:-1, 1:+1] at 0,32767; V sem0, P sem1, V sem0:");
+	k = spawn(k_t19_range);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	MUST(op1(s, 1, -1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+}
+
 /* 24: sempid, otime, ctime. */
 static void
 k_semop_plus(void)
@@ -4357,6 +4502,13 @@ main(int argc, char **argv)
 		return perms_other((key_t)strtol(argv[2], NULL, 0));
 	if (argc == 3 && strcmp(argv[1], "perms-clean") == 0)
 		return perms_clean((key_t)strtol(argv[2], NULL, 0));
+	if (argc == 2 && strcmp(argv[1], "issue10") == 0) {
+		/* issue 10's semaphore checks alone, for experiments */
+		t_counts_retry();
+		t_retry_fail();
+		cleanup();
+		return 0;
+	}
 	if (argc == 2 && strcmp(argv[1], "undo-waitpid") == 0) {
 		t_undo_waitpid(); /* alone, for experiments */
 		cleanup();
@@ -4386,6 +4538,8 @@ main(int argc, char **argv)
 	t_early_intr();
 	t_rmid_sem();
 	t_counts();
+	t_counts_retry();
+	t_retry_fail();
 	t_times();
 	t_setval();
 	t_undo();
