@@ -2977,6 +2977,10 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		/* Adjustments are all zero now: the record is free. */
 		ck_pr_cas_64(&rec->ident, id, 0);
 		touched = 1;
+		/* The kernel's exit_sem ends each set it had an undo record
+		 * for with do_smart_update(..., otime 1): sem_otime moves,
+		 * even when every adjustment was zero. */
+		touch_otime(h);
 	}
 	for (uint32_t n = 0; touched && n < h->nsems; n++) {
 		uint64_t *p = &sem_at(h, n)->word;

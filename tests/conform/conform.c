@@ -2585,6 +2585,93 @@ t_undo(void)
 }
 
 /*
+ * 28 (issue 10): an exit whose SEM_UNDO record for the set exists sets
+ * sem_otime, even when every adjustment is zero: the kernel's exit_sem
+ * ends each set with do_smart_update(sma, NULL, 0, 1, ...), otime 1. An
+ * exit without one leaves it. Seconds: the parent waits for the clock to
+ * pass the otime the children's own semops left, then lets each exit.
+ */
+static int otime_go = -1; /* the child's end of its "exit now" pipe */
+
+static void
+k_otime_exit(void)
+{
+	/* ca: the set; cb: 0 plain P then V, 1 the same with SEM_UNDO (net
+	 * adjustment 0), 2 +1 with SEM_UNDO (adjustment -1). */
+	int f = cb ? SEM_UNDO : 0;
+	int r = cb == 2 ? op1(ca, 1, 1, f)
+			: op1(ca, 0, 1, f) | op1(ca, 0, -1, f);
+	char c = r == 0 ? 'y' : 'n';
+
+	if (write(1, &c, 1) != 1)
+		_exit(3);
+	while (read(otime_go, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static void
+otime_tick(int s, time_t *ot)
+{
+	struct semid_ds sd;
+
+	MUST(semstat(s, &sd));
+	*ot = sd.sem_otime;
+	while (time(NULL) <= *ot)
+		usleep(10000);
+}
+
+static const char *
+otime_after(int s, time_t ot)
+{
+	struct semid_ds sd;
+
+	if (semstat(s, &sd) < 0)
+		return "IPC_STAT failed";
+	return sd.sem_otime > ot ? "moved" : sd.sem_otime == ot ? "same" : "back";
+}
+
+static void
+t_exit_otime(void)
+{
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+	struct kid k[3];
+	int go[3][2];
+	time_t ot;
+
+	ca = s;
+	for (int i = 0; i < 3; i++) {
+		char c = 0;
+
+		MUST(pipe(go[i]));
+		cb = i;
+		otime_go = go[i][0];
+		k[i] = spawn(k_otime_exit);
+		close(go[i][0]);
+		if (k[i].pid < 0 || read(k[i].fd, &c, 1) != 1 || c != 'y')
+			P("SETUP FAILED otime child %d", i);
+	}
+	otime_tick(s, &ot);
+	for (int i = 0; i < 3; i++) {
+		if (i == 2)
+			otime_tick(s, &ot);
+		/* A byte, not EOF: the later children hold this pipe too. */
+		if (write(go[i][1], "x", 1) != 1)
+			P("SETUP FAILED otime go %d", i);
+		close(go[i][1]);
+		finish(k[i]);
+		{
+			__auto_type a0_ = i == 0 ? "no SEM_UNDO"
+				: i == 1 ? "SEM_UNDO, adjustment 0"
+					 : "SEM_UNDO, adjustment -1";
+			__auto_type a1_ = otime_after(s, ot);
+			__auto_type a2_ = vals(s, 2);
+			P("28 exit (%s): otime %s vals=%s", a0_, a1_, a2_);
+		}
+	}
+}
+
+/*
  * 28 (issue 10, item 2): once waitpid() reports a SEM_UNDO child dead, its
  * adjustments are applied: no poll here, the values are read at once.
  * Each round: the semaphore at 1, a child takes it with SEM_UNDO and then
@@ -4506,6 +4593,7 @@ main(int argc, char **argv)
 		/* issue 10's semaphore checks alone, for experiments */
 		t_counts_retry();
 		t_retry_fail();
+		t_exit_otime();
 		cleanup();
 		return 0;
 	}
@@ -4544,6 +4632,7 @@ main(int argc, char **argv)
 	t_setval();
 	t_undo();
 	t_undo_waitpid();
+	t_exit_otime();
 	t_semset();
 	t_msgbasic();
 	t_fit();
