@@ -2056,6 +2056,59 @@ t_counts_retry(void)
 }
 
 /*
+ * 14 (issue 10), shown, not compared ("optional:"): a waiter stopped by
+ * SIGSTOP. On the kernel the stop wakes the sleeper, which leaves the
+ * queue (do_semtimedop: status still -EINTR, signal_pending, unlink_queue)
+ * and returns EINTR once continued (signal(7): semop is among the calls a
+ * stop signal interrupts): while stopped it is not counted and takes
+ * nothing. Under prim its request stays published (libsysv(7), BUGS).
+ */
+static int
+proc_state(pid_t pid)
+{
+	char path[64], st[512];
+	FILE *f;
+	char *p;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return '?';
+	ok = fgets(st, sizeof(st), f) != NULL;
+	fclose(f);
+	if (!ok || !(p = strrchr(st, ')')) || p[1] != ' ')
+		return '?';
+	return p[2];
+}
+
+static void
+k_stopped(void)
+{
+	P("optional: 14 stopped waiter [0:-1] -> %s", R(op1(ca, 0, -1, 0)));
+}
+
+static void
+t_stopped(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 1, 0600);
+
+	ca = s;
+	k = spawn(k_stopped);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	kill(k.pid, SIGSTOP);
+	WAITED(proc_state(k.pid) == 'T', "the waiter stopped");
+	/* In the kernel the waiter left the queue before it stopped. */
+	P("optional: 14 SIGSTOP: GETNCNT=%d", ncnt(s, 0));
+	MUST(op1(s, 0, 1, 0));
+	P("optional: 14 V while stopped: val=%d GETNCNT=%d", getval(s, 0),
+	  ncnt(s, 0));
+	kill(k.pid, SIGCONT);
+	finish(k);
+	P("optional: 14 after SIGCONT: val=%d", getval(s, 0));
+}
+
+/*
  * 19: a waiter retried after a change fails as its retry decides (issue
  * 10): at an IPC_NOWAIT operation that cannot proceed with EAGAIN, past
  * 32767 with ERANGE (perform_atomic_semop's error; update_queue wakes the
@@ -4593,6 +4646,7 @@ main(int argc, char **argv)
 		/* issue 10's semaphore checks alone, for experiments */
 		t_counts_retry();
 		t_retry_fail();
+		t_stopped();
 		t_exit_otime();
 		cleanup();
 		return 0;
@@ -4628,6 +4682,7 @@ main(int argc, char **argv)
 	t_counts();
 	t_counts_retry();
 	t_retry_fail();
+	t_stopped();
 	t_times();
 	t_setval();
 	t_undo();
