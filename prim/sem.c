@@ -1945,9 +1945,12 @@ concern(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t n)
  * Why a hand-off runs. HO_SELF: a waiter looks for itself (after a sleep
  * or before one); HO_CHANGE: n changed; HO_ZERO: n changed and a semaphore
  * the change named is zero now (the kernel's do_smart_wakeup_zero
- * "got_zero"; every semaphore for SETVAL, SETALL and exit-time undo).
+ * "got_zero"; every semaphore for SETVAL, SETALL and exit-time undo);
+ * HO_ZCONST: the same, but only the waiters whose operations all wait for
+ * zero, which the kernel serves first in a change (do_smart_update calls
+ * do_smart_wakeup_zero before update_queue).
  */
-enum ho { HO_SELF, HO_CHANGE, HO_ZERO };
+enum ho { HO_SELF, HO_CHANGE, HO_ZERO, HO_ZCONST };
 
 /*
  * Does a hand-off for n, run for why, with n's value val, run a waiter of
@@ -1962,9 +1965,10 @@ enum ho { HO_SELF, HO_CHANGE, HO_ZERO };
 static bool
 to_serve(unsigned c, enum ho why, unsigned val)
 {
-	bool zero = why == HO_ZERO || val == 0;
+	bool zero = why == HO_ZERO || why == HO_ZCONST || val == 0;
 
-	if (c == 0 || (!(c & HO_ALTER) && !zero))
+	if (c == 0 || (!(c & HO_ALTER) && !zero) ||
+	    (why == HO_ZCONST && (c & HO_ALTER)))
 		return false;
 	return (c & HO_ON) || (why != HO_SELF && (c & HO_BEFORE));
 }
@@ -2205,6 +2209,14 @@ serve_waiters(struct prim_semset *h, struct prim_slot_shm *s,
 	}
 	if (!alter)
 		return;
+	/* Wait-for-zero waiters first, as the kernel's do_smart_update. */
+	for (uint32_t k = 0; why == HO_ZERO && k < nd && k < nsops; k++) {
+		uint32_t n = ck_pr_load_16(&d[k]);
+
+		if (n < h->nsems &&
+		    (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
+			handoff(h, n, HO_ZCONST);
+	}
 	for (uint32_t k = 0; k < nd && k < nsops; k++) {
 		uint32_t n = ck_pr_load_16(&d[k]);
 
@@ -2782,17 +2794,23 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	 * semaphore: got_zero when any is zero (looked for only once a word
 	 * has sleepers).
 	 */
-	for (uint32_t n = 0, zero = 2; r == 0 && n < h->nsems; n++) {
-		if (kind == REQ_SETVAL && n != arg)
-			continue;
-		if (!(ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
-			continue;
-		for (uint32_t m = 0; zero == 2 && m < h->nsems; m++)
-			if (wval(ck_pr_load_64(&sem_at(h, m)->word)) == 0)
-				zero = 1;
-		if (zero == 2)
-			zero = 0;
-		handoff(h, n, zero ? HO_ZERO : HO_CHANGE);
+	for (uint32_t pass = 0, zero = 2; r == 0 && pass < 2; pass++) {
+		for (uint32_t n = 0; n < h->nsems; n++) {
+			if (kind == REQ_SETVAL && n != arg)
+				continue;
+			if (!(ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
+				continue;
+			for (uint32_t m = 0; zero == 2 && m < h->nsems; m++)
+				if (wval(ck_pr_load_64(&sem_at(h, m)->word)) == 0)
+					zero = 1;
+			if (zero == 2)
+				zero = 0;
+			/* Pass 0: wait-for-zero waiters first, if any. */
+			if (pass == 0 && zero)
+				handoff(h, n, HO_ZCONST);
+			else if (pass == 1)
+				handoff(h, n, zero ? HO_ZERO : HO_CHANGE);
+		}
 	}
 	return r;
 }

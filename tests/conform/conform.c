@@ -2166,6 +2166,49 @@ t_retry_fail(void)
 	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
 }
 
+/*
+ * 20 (issue 10): one change that lets a wait-for-zero and an altering
+ * waiter go: the kernel's do_smart_update serves the wait-for-zero queues
+ * first (do_smart_wakeup_zero), then the altering ones (update_queue),
+ * whatever the semaphore numbers.
+ */
+static void
+k_z1(void)
+{
+	P("  waiter [1:0] -> %s", R(op1(ca, 1, 0, 0)));
+}
+
+static void
+k_p0_v1(void)
+{
+	P("  waiter [0:-1, 1:+1] -> %s", R(op2(ca, 0, -1, 0, 1, 1, 0)));
+}
+
+static void
+t_zero_first(void)
+{
+	struct kid a, b;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	setall(s, 2, 0, 1);
+	P("20 zero first: [1:0] waits, then [0:-1, 1:+1]; semop [0:+1, 1:-1]:");
+	a = spawn(k_z1);
+	WAITED(zcnt(s, 1) == 1, "zcnt1 1");
+	b = spawn(k_p0_v1);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op2(s, 0, 1, 0, 1, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("20 zero first: at once: %s vals=%s", a0_, a1_);
+	}
+	finish(b);
+	if (zcnt(s, 1) == 1)
+		MUST(op1(s, 1, -1, 0));
+	finish(a);
+}
+
 /* 24: sempid, otime, ctime. */
 static void
 k_semop_plus(void)
@@ -4647,6 +4690,7 @@ main(int argc, char **argv)
 		t_counts_retry();
 		t_retry_fail();
 		t_stopped();
+		t_zero_first();
 		t_exit_otime();
 		cleanup();
 		return 0;
@@ -4683,6 +4727,7 @@ main(int argc, char **argv)
 	t_counts_retry();
 	t_retry_fail();
 	t_stopped();
+	t_zero_first();
 	t_times();
 	t_setval();
 	t_undo();
