@@ -55,14 +55,24 @@
  *   (semaphores, adjustments, the request word last), then CAS `active`
  *   back to idle. Value and SEM_UNDO adjustment change in the same
  *   request: a process killed at any instruction leaves them consistent.
- * - Waiting, FIFO (SEM_8): a blocked caller takes a ticket, records in its
- *   slot the semaphore of its first blocking operation and the count it
- *   belongs to (ncnt/zcnt), sets SLEEPERS on that word and sleeps. An
- *   increment that finds SLEEPERS keeps the flag (a newcomer's decrement
- *   then queues instead of slipping in) and completes the waiters'
- *   requests in ticket order, as the kernel's update_queue does; woken
- *   waiters do the same, and each looks for itself at least once a second.
- *   Whoever finds nobody left waiting clears SLEEPERS.
+ * - Waiting, FIFO (SEM_8): a blocked caller takes a ticket, marks its
+ *   slot waiting, sets SLEEPERS on the word of its first blocking operation
+ *   and sleeps there (wait_sem). An increment that finds SLEEPERS keeps the
+ *   flag (a newcomer's decrement then queues instead of slipping in) and
+ *   completes the waiters' requests in ticket order, as the kernel's
+ *   update_queue does; woken waiters do the same, and each looks for
+ *   itself at least once a second. Whoever finds nobody left waiting
+ *   clears SLEEPERS.
+ * - Retries (SEM_13): whoever decides that a request blocks records where
+ *   (blk: operation, semaphore, ncnt or zcnt) and flags every semaphore
+ *   named up to that operation, so that any change of one of them hands
+ *   off to the waiter, as the kernel retries a waiting array on every
+ *   change (one that only waits for zero when a changed semaphore is
+ *   zero). A retry may move the wait to another semaphore (GETNCNT and
+ *   GETZCNT count it where blk says) or end it: done, or failed with
+ *   ERANGE or, at an IPC_NOWAIT operation, EAGAIN (REQ_ERANGE,
+ *   REQ_EAGAIN: final, like REQ_DONE). The hand-off then wakes the waiter
+ *   where it sleeps.
  * - Control slots: a request that never sleeps (SETVAL, SETALL, a reap,
  *   one whose operations all have IPC_NOWAIT, a proxied one) may take any
  *   slot; a caller that may sleep takes only the others. So a reap or a
@@ -124,6 +134,13 @@
  *        request whose word is frozen; pairs with SEM_1.
  * SEM_8: hand-off; see handoff().
  * SEM_9: reap; see prim_semset_reap().
+ * SEM_13: blk is stored (blk_put(), a CAS, forward only by generation)
+ *        before the first unfreeze CAS of the decision that blocked, the
+ *        one that sets SLEEPERS on the words it names; a hand-off loads a
+ *        word's SLEEPERS, then (load fence in slots_used()) the slots'
+ *        blk: one that sees the flag sees where the waiter blocks. blk only
+ *        advises (counts, whom to serve): the decision is made on frozen
+ *        words.
  * SEM_11: stale freezes. A helper's freeze CAS is checked against the
  *        decision just before it (SEM_4), but a decision made without
  *        freezing every target (ST_ABORT, ST_EIDRM) does not change the
@@ -151,7 +168,7 @@
 #include "prim/sem.h"
 #include "prim_int.h"
 
-#define SEM_LAYOUT_VERSION 4
+#define SEM_LAYOUT_VERSION 5
 
 #define W_VALUE 0xffffULL
 #define W_SLEEPERS (1ULL << 16)
@@ -256,6 +273,7 @@ enum status {
 	ST_ERANGE,
 	ST_EIDRM,
 	ST_ABORT,	/* the request was not published (done or withdrawn) */
+	ST_EAGAIN,	/* blocked at an IPC_NOWAIT operation: fails */
 };
 
 /*
@@ -276,6 +294,8 @@ enum req_state {
 	REQ_IDLE = 0,		/* its owner may write the request */
 	REQ_PUBLISHED = 1,	/* anyone may complete it, once */
 	REQ_DONE = 2,		/* completed; its owner resets it */
+	REQ_ERANGE = 3,		/* failed with ERANGE; its owner resets it */
+	REQ_EAGAIN = 4,		/* failed with EAGAIN (IPC_NOWAIT) */
 };
 
 enum wait_kind {
@@ -297,11 +317,29 @@ struct prim_slot_shm {
 				   (0: the owner's) */
 	int32_t val;		/* SETVAL: value */
 	uint32_t kind;		/* enum req_kind */
-	uint32_t pad[2];
+	/*
+	 * Where the request last blocked (SEM_13): BLK(gen, index of the
+	 * blocking operation, wait_kind, semaphore + 1) of the newest
+	 * generation that decided it blocked, or 0. Written by whoever
+	 * decided, forward only (blk_put()), so a waiter is counted and
+	 * served where the kernel would count it even when another process
+	 * re-decided its request while it slept.
+	 */
+	uint64_t blk;
 	/* Then cap operations, then cap distinct semaphore numbers. */
 	struct prim_sembuf ops[];
 };
 _Static_assert(sizeof(struct prim_slot_shm) == 64, "slot header is a line");
+_Static_assert(offsetof(struct prim_slot_shm, blk) == 56, "blk aligned");
+
+#define BLK(gen, idx, kind, sem)                                         \
+	((uint64_t)(uint32_t)(gen) << 32 | (uint64_t)((idx)&0x1fff) << 18 | \
+	 (uint64_t)((kind)&3) << 16 | (uint64_t)(((sem) + 1) & 0xffff))
+#define BLK_GEN(b) ((uint32_t)((b) >> 32))
+#define BLK_IDX(b) ((uint32_t)(((b) >> 18) & 0x1fff))
+#define BLK_KIND(b) ((uint32_t)(((b) >> 16) & 3))
+/* The semaphore + 1, 0 for none. */
+#define BLK_SEM1(b) ((uint32_t)((b)&0xffff))
 _Static_assert(sizeof(struct prim_sembuf) == 6, "sembuf layout");
 
 /* A request's content as a helper copied and checked it (snapshot()). */
@@ -955,7 +993,7 @@ older_could_take(const struct prim_semset *h, struct prim_slot_shm *self,
 		int x = v;
 		bool ok = true;
 
-		if (o == self || ck_pr_load_32(&o->wait_sem) != n + 1 ||
+		if (o == self || BLK_SEM1(ck_pr_load_64(&o->blk)) != n + 1 ||
 		    ck_pr_load_32(&o->wait_kind) == WAIT_NONE ||
 		    ck_pr_load_64(&o->req) == 0 ||
 		    wval(ck_pr_load_64(&o->req)) != REQ_PUBLISHED)
@@ -1016,10 +1054,20 @@ decide_ops(const struct prim_semset *h, struct prim_slot_shm *s,
 
 			if (op.sem_num != n)
 				continue;
-			/* Blocked: the caller sleeps on the real value. */
+			/*
+			 * Blocked: the caller sleeps on the real value. At an
+			 * IPC_NOWAIT operation the request fails, also when
+			 * a hand-off retries a waiter (the kernel's
+			 * perform_atomic_semop returns -EAGAIN to
+			 * update_queue, which wakes the waiter with it).
+			 */
 			if ((op.sem_op == 0 && v != 0) || v + op.sem_op < 0) {
 				first = i;
-				res = ST(gen, ST_BLOCK, i, frozen);
+				res = ST(gen,
+					 (op.sem_flg & PRIM_IPC_NOWAIT)
+						 ? ST_EAGAIN
+						 : ST_BLOCK,
+					 i, frozen);
 				break;
 			}
 			if (v + op.sem_op > PRIM_SEMVMX) {
@@ -1080,6 +1128,68 @@ ops_delta(struct prim_slot_shm *s, const struct req *r, uint32_t n, bool adj)
 			d -= op.sem_op;
 	}
 	return d;
+}
+
+/* Does an operation before or at index idx of request r name n? */
+static bool
+named_upto(struct prim_slot_shm *s, const struct req *r, uint32_t n,
+	   uint32_t idx)
+{
+	for (uint32_t i = 0; i <= idx && i < r->nops; i++)
+		if (slot_op(s, i).sem_num == n)
+			return true;
+	return false;
+}
+
+/* The request word's state once a request is decided st. */
+static unsigned
+req_after(uint64_t st, uint64_t w)
+{
+	switch (ST_STATUS(st)) {
+	case ST_DONE:
+		return REQ_DONE;
+	case ST_ERANGE:
+		return REQ_ERANGE;
+	case ST_EAGAIN:
+		return REQ_EAGAIN;
+	}
+	return wval(w);
+}
+
+/* What a finished request word's state stands for: 0, -ERANGE, -EAGAIN;
+ * 1 while it is not finished. */
+static int
+req_outcome(unsigned state)
+{
+	switch (state) {
+	case REQ_DONE:
+		return 0;
+	case REQ_ERANGE:
+		return -ERANGE;
+	case REQ_EAGAIN:
+		return -EAGAIN;
+	}
+	return 1;
+}
+
+/*
+ * SEM_13: record b (BLK()) as where slot s's request blocks, unless a
+ * newer generation's decision is there already. What it feeds (GETNCNT,
+ * GETZCNT, whom a hand-off serves) is advisory: the decision is made on
+ * frozen words. A few tries, as set_pid().
+ */
+static void
+blk_put(struct prim_slot_shm *s, uint64_t b)
+{
+	uint64_t cur = ck_pr_load_64(&s->blk);
+
+	for (int tries = 0; tries < 16; tries++) {
+		if (cur == b || (cur != 0 &&
+				 (int32_t)(BLK_GEN(b) - BLK_GEN(cur)) <= 0))
+			return;
+		if (cas64(&s->blk, &cur, b))
+			return;
+	}
 }
 
 static int
@@ -1297,6 +1407,24 @@ decided:
 			have = true;
 		}
 		nt = ntargets(h, &r);
+		/*
+		 * SEM_13: where it blocks, before any target is unfrozen (so
+		 * before a word flagged below is seen): a hand-off finds it
+		 * there, and GETNCNT/GETZCNT count it there, as the kernel
+		 * counts a waiter on the semaphore of its `blocking' sop.
+		 */
+		if (r.kind == REQ_OPS && ST_STATUS(st) == ST_BLOCK) {
+			struct prim_sembuf op;
+
+			if (ST_IDX(st) >= r.nops)
+				return damage(h);
+			op = slot_op(s, ST_IDX(st));
+			if (op.sem_num >= h->nsems)
+				return damage(h);
+			blk_put(s, BLK(gen, ST_IDX(st),
+				       op.sem_op == 0 ? WAIT_Z : WAIT_N,
+				       op.sem_num));
+		}
 		for (uint32_t k = 1; k <= nt; k++) {
 			uint64_t *p, w, nw;
 			uint32_t pid = 0;
@@ -1312,8 +1440,7 @@ decided:
 				if (!still_active(h, act))
 					return 0;
 				if (tk == T_REQ) {
-					v = ST_STATUS(st) == ST_DONE ? REQ_DONE
-								     : wval(w);
+					v = req_after(st, w);
 				} else {
 					v = new_value(h, s, &r, w, n,
 						      tk == T_ADJ,
@@ -1325,6 +1452,17 @@ decided:
 								ST_STATUS(st));
 				}
 				nw = wnext(w & ~(W_HELD | W_TAG_MASK), v);
+				/*
+				 * SEM_13: a request that blocks flags every
+				 * semaphore up to its blocking operation: a
+				 * change of any of them hands off, and may
+				 * move or end its wait (the kernel retries
+				 * waiters on every change, update_queue).
+				 */
+				if (tk == T_SEM && r.kind == REQ_OPS &&
+				    ST_STATUS(st) == ST_BLOCK &&
+				    named_upto(s, &r, n, ST_IDX(st)))
+					nw |= W_SLEEPERS;
 				if (cas64(p, &w, nw)) {
 					if (pid != 0)
 						set_pid(sem_at(h, n), pid,
@@ -1439,11 +1577,19 @@ run(struct prim_semset *h, uint32_t si, bool own, struct prim_patience *pt,
 			return 0;
 		}
 		/* Completed by others and overtaken: read what it became. */
-		*out = ST(gen,
-			  wval(ck_pr_load_64(&slot_at(h, si)->req)) == REQ_DONE
-				  ? ST_DONE
-				  : ST_ABORT,
-			  0, 0);
+		switch (req_outcome(wval(ck_pr_load_64(&slot_at(h, si)->req)))) {
+		case 0:
+			*out = ST(gen, ST_DONE, 0, 0);
+			break;
+		case -ERANGE:
+			*out = ST(gen, ST_ERANGE, 0, 0);
+			break;
+		case -EAGAIN:
+			*out = ST(gen, ST_EAGAIN, 0, 0);
+			break;
+		default:
+			*out = ST(gen, ST_ABORT, 0, 0);
+		}
 		return 0;
 	}
 }
@@ -1468,7 +1614,7 @@ try_claim(struct prim_semset *h, uint32_t i, uint64_t me)
 }
 
 static int withdraw(struct prim_semset *h, struct prim_slot_shm *s,
-		    struct prim_patience *pt);
+		    struct prim_patience *pt, int *fin);
 
 /*
  * A control slot held by a process that is dead (or whose pid is another
@@ -1489,7 +1635,7 @@ take_over(struct prim_semset *h, uint32_t i, uint64_t me,
 	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 	ck_pr_store_32(&s->wait_sem, 0);
 	ck_pr_store_64(&s->ticket, 0);
-	if (withdraw(h, s, pt) < 0) {
+	if (withdraw(h, s, pt, NULL) < 0) {
 		ck_pr_store_64(&s->ident, id); /* leave it to the reap */
 		return false;
 	}
@@ -1593,19 +1739,20 @@ publish(struct prim_semset *h, struct prim_slot_shm *s)
 
 /*
  * Take the request back: after this, nobody completes it. Returns 1 if
- * it had been completed (by its owner or, handing off, by anyone) before
- * it could be withdrawn, 0 if not, or -errno (patience, damage). Leaves
- * the request word idle.
+ * it had been finished (by its owner or, handing off, by anyone) before
+ * it could be withdrawn, with its outcome in *fin (0, -ERANGE, -EAGAIN)
+ * if fin is not NULL; 0 if not, or -errno (patience, damage). Leaves the
+ * request word idle.
  */
 static int
 withdraw(struct prim_semset *h, struct prim_slot_shm *s,
-	 struct prim_patience *pt)
+	 struct prim_patience *pt, int *fin)
 {
 	uint64_t w = ck_pr_load_64(&s->req);
 	int e;
 
 	for (;;) {
-		bool done = wval(w) == REQ_DONE;
+		int o = req_outcome(wval(w));
 
 		if (w & W_HELD) { /* being completed: finish it first */
 			if ((e = on_frozen(h, &s->req, w, pt)) != 0)
@@ -1615,8 +1762,13 @@ withdraw(struct prim_semset *h, struct prim_slot_shm *s,
 		}
 		if (wval(w) == REQ_IDLE)
 			return 0;
-		if (cas64(&s->req, &w, wnext(w, REQ_IDLE)))
-			return done;
+		if (cas64(&s->req, &w, wnext(w, REQ_IDLE))) {
+			if (o == 1)
+				return 0;
+			if (fin != NULL)
+				*fin = o;
+			return 1;
+		}
 		if ((e = prim__patience_spent(pt)) != 0)
 			return e;
 	}
@@ -1632,7 +1784,7 @@ slot_release(struct prim_semset *h, uint32_t si, struct prim_patience *pt)
 
 	ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 	ck_pr_store_32(&s->wait_sem, 0);
-	if ((e = withdraw(h, s, pt)) < 0)
+	if ((e = withdraw(h, s, pt, NULL)) < 0)
 		return e;
 	ck_pr_fence_store();
 	ck_pr_store_64(&s->ident, 0);
@@ -1747,21 +1899,99 @@ sleep_on(struct prim_semset *h, uint32_t n, uint64_t w,
 }
 
 /*
+ * SEM_13: how a hand-off for semaphore n concerns slot s. A waiter (its
+ * owner waits, its request is published) is ON n when its request last
+ * blocked at an operation on n; BEFORE n when an operation before that one
+ * names n: a change of n may make that one block instead, or fail. ALTER:
+ * some operation of it is not a wait-for-zero. Advisory reads, bounded by
+ * cap, each checked; the decision is made on frozen words (complete()).
+ */
+#define HO_ON 1u
+#define HO_BEFORE 2u
+#define HO_ALTER 4u
+
+static unsigned
+concern(const struct prim_semset *h, struct prim_slot_shm *s, uint32_t n)
+{
+	uint64_t b;
+	uint32_t nops, idx;
+	unsigned c = 0;
+
+	if (ck_pr_load_32(&s->wait_kind) == WAIT_NONE ||
+	    wval(ck_pr_load_64(&s->req)) != REQ_PUBLISHED)
+		return 0;
+	b = ck_pr_load_64(&s->blk);
+	if (BLK_SEM1(b) == 0)
+		return 0;
+	if (BLK_SEM1(b) == n + 1)
+		c |= HO_ON;
+	nops = ck_pr_load_32(&s->nops);
+	idx = BLK_IDX(b);
+	if (nops > h->cap || idx >= nops)
+		/* Insane: let run() judge it if it is ours to run. */
+		return c | HO_ALTER;
+	for (uint32_t i = 0; i < nops; i++) {
+		struct prim_sembuf op = slot_op(s, i);
+
+		if (op.sem_op != 0)
+			c |= HO_ALTER;
+		if (i < idx && op.sem_num == n)
+			c |= HO_BEFORE;
+	}
+	return c;
+}
+
+/*
+ * Why a hand-off runs. HO_SELF: a waiter looks for itself (after a sleep
+ * or before one); HO_CHANGE: n changed; HO_ZERO: n changed and a semaphore
+ * the change named is zero now (the kernel's do_smart_wakeup_zero
+ * "got_zero"; every semaphore for SETVAL, SETALL and exit-time undo);
+ * HO_ZCONST: the same, but only the waiters whose operations all wait for
+ * zero, which the kernel serves first in a change (do_smart_update calls
+ * do_smart_wakeup_zero before update_queue).
+ */
+enum ho { HO_SELF, HO_CHANGE, HO_ZERO, HO_ZCONST };
+
+/*
+ * Does a hand-off for n, run for why, with n's value val, run a waiter of
+ * concern c? The kernel retries a waiting operation array that alters on
+ * every change (update_queue), one that only waits for zero when a changed
+ * semaphore is zero (wake_const_ops), and each of its retries can move the
+ * operation it blocks at; so a change of n runs every waiter ON or BEFORE
+ * n that it would retry. A waiter looking for itself (HO_SELF) runs only
+ * those ON n, and a wait-for-zero one only while n is zero: the kernel
+ * would not have retried it since its last look.
+ */
+static bool
+to_serve(unsigned c, enum ho why, unsigned val)
+{
+	bool zero = why == HO_ZERO || why == HO_ZCONST || val == 0;
+
+	if (c == 0 || (!(c & HO_ALTER) && !zero) ||
+	    (why == HO_ZCONST && (c & HO_ALTER)))
+		return false;
+	return (c & HO_ON) || (why != HO_SELF && (c & HO_BEFORE));
+}
+
+/*
  * SEM_8: hand-off. Complete, in FIFO order (ticket), the published
- * requests of everyone waiting on semaphore n, as the kernel's
- * update_queue does: each that can proceed now does, those that cannot
- * keep their place. Then wake the word's sleepers if anyone was served,
- * and clear SLEEPERS when nobody waits any more (a waiter sets it again
- * before it sleeps). Anyone may run it, any number of times: each request
- * completes once. Woken waiters run it too, so a waker stopped before it
- * delays nobody for long. It is a service to others, with a patience of
- * its own: if it gives up, the waiters look for themselves (each at least
- * once a second). A waiter that runs it for itself (self: its slot) gets
- * its own decision in *self_st if it was run (else *self_st stays 0).
+ * requests of everyone waiting on semaphore n (to_serve()), as the
+ * kernel's update_queue does: each that can proceed now does, those that
+ * cannot keep their place. Then wake the word's sleepers if anyone was
+ * served, and clear SLEEPERS when nobody waits any more (a waiter sets it
+ * again before it sleeps). Anyone may run it, any number of times: each
+ * request completes once. Woken waiters run it too, so a waker stopped
+ * before it delays nobody for long. It is a service to others, with a
+ * patience of its own: if it gives up, the waiters look for themselves
+ * (each at least once a second). A waiter that runs it for itself (self:
+ * its slot) gets its own decision in *self_st if it was run (else *self_st
+ * stays 0). SEM_13: a waiter whose request it finished (done, or failed:
+ * ERANGE, an IPC_NOWAIT operation) or moved to another semaphore is woken
+ * where it sleeps (wait_sem), to return or to sleep where it now waits.
  */
 static void
 handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
-	    uint64_t *self_st)
+	    uint64_t *self_st, enum ho why)
 {
 	uint64_t *word = &sem_at(h, n)->word, last = 0, w;
 	struct prim_patience pt;
@@ -1772,7 +2002,9 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 	prim__patience_init(&pt, h->patience_ns, NULL, 0);
 	for (uint32_t round = 0; round < h->nslots; round++) {
 		uint64_t best = UINT64_MAX, st;
-		uint32_t bi = 0, used = slots_used(h);
+		uint32_t bi = 0, used = slots_used(h), ws;
+		unsigned val = wval(ck_pr_load_64(word));
+		struct prim_slot_shm *o;
 
 		/*
 		 * SEM_8: the value changed under the pass since the last
@@ -1781,57 +2013,58 @@ handoff_for(struct prim_semset *h, uint32_t n, uint32_t self,
 		 * blocked are judged again first, so that a younger one does
 		 * not take what an older one may now have.
 		 */
-		if (last != 0 && wval(ck_pr_load_64(word)) != vat &&
-		    restarts < 8) {
+		if (last != 0 && val != vat && restarts < 8) {
 			restarts++;
 			last = 0;
 		}
 		for (uint32_t i = 0; i < used; i++) {
 			struct prim_slot_shm *s = slot_at(h, i);
-			uint64_t t;
+			uint64_t t = ck_pr_load_64(&s->ticket);
 
-			if (ck_pr_load_32(&s->wait_sem) != n + 1 ||
-			    ck_pr_load_32(&s->wait_kind) == WAIT_NONE ||
-			    wval(ck_pr_load_64(&s->req)) != REQ_PUBLISHED)
+			if (t <= last || t >= best ||
+			    !to_serve(concern(h, s, n), why, val))
 				continue;
-			t = ck_pr_load_64(&s->ticket);
-			if (t > last && t < best) {
-				best = t;
-				bi = i;
-			}
+			best = t;
+			bi = i;
 		}
 		if (best == UINT64_MAX)
 			break;
 		last = best;
+		o = slot_at(h, bi);
 		if (run(h, bi, bi == self, &pt, &st) < 0)
 			return;
 		vat = wval(ck_pr_load_64(word));
 		if (bi == self && self_st != NULL)
 			*self_st = st;
-		if (ST_STATUS(st) == ST_DONE)
-			served = true;
+		if (bi == self)
+			continue;
+		ws = ck_pr_load_32(&o->wait_sem);
+		if (ST_STATUS(st) == ST_DONE || ST_STATUS(st) == ST_ERANGE ||
+		    ST_STATUS(st) == ST_EAGAIN ||
+		    (ST_STATUS(st) == ST_BLOCK &&
+		     BLK_SEM1(ck_pr_load_64(&o->blk)) != ws)) {
+			if (ws == n + 1)
+				served = true;
+			else if (ws >= 1 && ws <= h->nsems)
+				wake_word(&sem_at(h, ws - 1)->word);
+		}
 	}
 	if (served)
 		wake_word(word);
 	/* Nobody left waiting here: the fast path may take the word again. */
 	left = 0;
-	for (uint32_t i = 0, used = slots_used(h); i < used; i++) {
-		struct prim_slot_shm *s = slot_at(h, i);
-
-		if (ck_pr_load_32(&s->wait_sem) == n + 1 &&
-		    ck_pr_load_32(&s->wait_kind) != WAIT_NONE &&
-		    wval(ck_pr_load_64(&s->req)) == REQ_PUBLISHED)
+	for (uint32_t i = 0, used = slots_used(h); i < used; i++)
+		if (concern(h, slot_at(h, i), n) & (HO_ON | HO_BEFORE))
 			left++;
-	}
 	w = ck_pr_load_64(word);
 	if (left == 0 && (w & W_SLEEPERS) && !(w & (W_HELD | W_REMOVED)))
 		ck_pr_cas_64(word, w, (w & ~W_SLEEPERS) + W_VER_ONE);
 }
 
 static void
-handoff(struct prim_semset *h, uint32_t n)
+handoff(struct prim_semset *h, uint32_t n, enum ho why)
 {
-	handoff_for(h, n, UINT32_MAX, NULL);
+	handoff_for(h, n, UINT32_MAX, NULL, why);
 }
 
 /*
@@ -1906,7 +2139,7 @@ op_one(struct prim_semset *h, const struct prim_sembuf *op, uint32_t pid,
 			/* SEM_6: sempid before anyone we serve runs. */
 			set_pid(sem, pid, wver(nw), false);
 			if (w & W_SLEEPERS)
-				handoff(h, op->sem_num);
+				handoff(h, op->sem_num, HO_CHANGE);
 			break;
 		}
 		if ((e = prim__patience_spent(pt)) != 0)
@@ -1952,21 +2185,44 @@ write_ops(struct prim_semset *h, uint32_t si,
 	ck_pr_store_32(&s->ndist, nd);
 }
 
-/* After a request of ours changed semaphores: serve their waiters. The
- * slot is ours, but may have been rewritten: bounded by what we wrote
- * (nsops) and each number checked. */
+/* After a request of ours (sops) changed semaphores: serve their
+ * waiters. A request that only waited for zero changed nothing (the kernel
+ * updates nobody then); got_zero as in the kernel's do_smart_wakeup_zero:
+ * a semaphore the request names is zero now. The slot is ours, but may
+ * have been rewritten: bounded by what we wrote (nsops), each number
+ * checked. */
 static void
-serve_waiters(struct prim_semset *h, struct prim_slot_shm *s, size_t nsops)
+serve_waiters(struct prim_semset *h, struct prim_slot_shm *s,
+	      const struct prim_sembuf *sops, size_t nsops)
 {
 	const uint16_t *d = slot_dist(h, s);
 	uint32_t nd = ck_pr_load_32(&s->ndist);
+	enum ho why = HO_CHANGE;
+	bool alter = false;
 
+	for (size_t i = 0; i < nsops; i++) {
+		if (sops[i].sem_op != 0)
+			alter = true;
+		if (sops[i].sem_num < h->nsems &&
+		    wval(ck_pr_load_64(&sem_at(h, sops[i].sem_num)->word)) == 0)
+			why = HO_ZERO;
+	}
+	if (!alter)
+		return;
+	/* Wait-for-zero waiters first, as the kernel's do_smart_update. */
+	for (uint32_t k = 0; why == HO_ZERO && k < nd && k < nsops; k++) {
+		uint32_t n = ck_pr_load_16(&d[k]);
+
+		if (n < h->nsems &&
+		    (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
+			handoff(h, n, HO_ZCONST);
+	}
 	for (uint32_t k = 0; k < nd && k < nsops; k++) {
 		uint32_t n = ck_pr_load_16(&d[k]);
 
 		if (n < h->nsems &&
 		    (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
-			handoff(h, n);
+			handoff(h, n, why);
 	}
 }
 
@@ -2000,6 +2256,53 @@ op_fast(struct prim_semset *h, const struct prim_sembuf *sops,
 	return true;
 }
 
+/* Has the request of slot s finished? Then *r is its outcome. */
+static bool
+finished(struct prim_slot_shm *s, int *r)
+{
+	int o = req_outcome(wval(ck_pr_load_64(&s->req)));
+
+	if (o == 1)
+		return false;
+	*r = o;
+	return true;
+}
+
+/* Is slot s's request still published and blocked on semaphore n? */
+static bool
+waits_on(struct prim_slot_shm *s, uint32_t n)
+{
+	return wval(ck_pr_load_64(&s->req)) == REQ_PUBLISHED &&
+	       BLK_SEM1(ck_pr_load_64(&s->blk)) == n + 1;
+}
+
+/*
+ * SEM_13: a waiter whose operations only wait for zero (sops, nsops: the
+ * caller's own copy), awake while nobody ran its request: the kernel
+ * retries such a waiter only when a semaphore a change named is zero
+ * (do_smart_wakeup_zero), so while the one it blocks at is not zero it
+ * stays blocked there, even if an earlier one changed meanwhile. Returns
+ * the decision to go on waiting with (at that semaphore's value now), or
+ * 0 to run the request.
+ */
+static uint64_t
+stay(const struct prim_semset *h, struct prim_slot_shm *s,
+     const struct prim_sembuf *sops, size_t nsops)
+{
+	uint64_t b = ck_pr_load_64(&s->blk);
+	uint32_t i = BLK_IDX(b);
+	unsigned v;
+
+	if (BLK_SEM1(b) == 0 || i >= nsops ||
+	    BLK_SEM1(b) != (uint32_t)sops[i].sem_num + 1 ||
+	    wval(ck_pr_load_64(&s->req)) != REQ_PUBLISHED)
+		return 0;
+	v = wval(ck_pr_load_64(&sem_at(h, sops[i].sem_num)->word));
+	if (v == 0)
+		return 0;
+	return ST(BLK_GEN(b), ST_BLOCK, i, v);
+}
+
 /* Longest a waiter sleeps before it looks for itself (SEM_8). */
 #define WAIT_SLICE_NS 1000000000L
 
@@ -2027,7 +2330,7 @@ static __attribute__((noinline)) int
 op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 	size_t nsops, const struct timespec *deadline, struct actor *who)
 {
-	bool undo = false, queued = nsops != 1, nowait = true;
+	bool undo = false, queued = nsops != 1, nowait = true, alter = false;
 	uint32_t si = UINT32_MAX, u = 0;
 	struct prim_slot_shm *s = NULL;
 	struct prim_patience pt, cpt;
@@ -2050,6 +2353,8 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			undo = queued = true;
 		if (!(sops[i].sem_flg & PRIM_IPC_NOWAIT))
 			nowait = false;
+		if (sops[i].sem_op != 0)
+			alter = true;
 	}
 	if ((r = set_dead(h)) != 0)
 		return r;
@@ -2116,11 +2421,11 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		 */
 		st = 0;
 		if (waiting != UINT32_MAX) {
-			handoff_for(h, waiting, si, &st);
-			if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
-				r = 0;
+			handoff_for(h, waiting, si, &st, HO_SELF);
+			if (finished(s, &r))
 				goto out;
-			}
+			if (st == 0 && !alter)
+				st = stay(h, s, sops, nsops);
 		}
 		if (st == 0 && (r = run(h, si, true, &pt, &st)) != 0)
 			goto out;
@@ -2131,16 +2436,17 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		case ST_ERANGE:
 			r = -ERANGE;
 			goto out;
+		case ST_EAGAIN:
+			r = -EAGAIN;
+			goto out;
 		case ST_EIDRM:
 			r = dead(h);
 			goto out;
 		case ST_BLOCK:
 			break;
 		default: /* done by someone else, or overtaken */
-			if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
-				r = 0;
+			if (finished(s, &r))
 				goto out;
-			}
 			if ((r = set_dead(h)) != 0 ||
 			    (r = prim__patience_spent(&pt)) != 0)
 				goto out;
@@ -2151,6 +2457,10 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			goto out;
 		}
 		b = &sops[ST_IDX(st)];
+		/* SEM_13: where we wait, if our complete() could not say. */
+		blk_put(s, BLK(ST_GEN(st), ST_IDX(st),
+			       b->sem_op == 0 ? WAIT_Z : WAIT_N, b->sem_num));
+		/* Yielded (SEM_8) at an IPC_NOWAIT operation. */
 		if (b->sem_flg & PRIM_IPC_NOWAIT) {
 			r = -EAGAIN;
 			goto out;
@@ -2167,11 +2477,9 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			 * back and move to a slot for waiters.
 			 */
 			prim__patience_init(&cpt, h->patience_ns, NULL, 0);
-			e = withdraw(h, s, &cpt);
-			if (e == 1) {
-				r = 0; /* done by a hand-off meanwhile */
-				goto out;
-			}
+			e = withdraw(h, s, &cpt, &r);
+			if (e == 1)
+				goto out; /* finished by a hand-off meanwhile */
 			if (e < 0 || slot_release(h, si, &cpt) < 0) {
 				r = damage(h);
 				goto out;
@@ -2206,11 +2514,9 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			continue;
 		}
 		/* Older waiters first; maybe us. */
-		handoff(h, b->sem_num);
-		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
-			r = 0;
+		handoff(h, b->sem_num, HO_SELF);
+		if (finished(s, &r))
 			goto out;
-		}
 		/*
 		 * Spin briefly for the value to change before sleeping
 		 * (SPIN_LIMIT in all, each retry counting): a hand-off from
@@ -2223,7 +2529,7 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			spins += 64;
 			while (spins < SPIN_LIMIT &&
 			       wval(ck_pr_load_64(p)) == wval(w) &&
-			       wval(ck_pr_load_64(&s->req)) != REQ_DONE &&
+			       waits_on(s, b->sem_num) &&
 			       !prim__intr_seen(&iw)) {
 				spins++;
 				ck_pr_stall();
@@ -2231,7 +2537,8 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 			if (spins < SPIN_LIMIT)
 				continue;
 		}
-		if (wval(w) != ST_VAL(st)) {
+		/* Changed, or finished or moved by a hand-off (SEM_13)? */
+		if (wval(w) != ST_VAL(st) || !waits_on(s, b->sem_num)) {
 			if ((r = prim__patience_spent(&pt)) != 0)
 				goto out;
 			continue;
@@ -2246,11 +2553,9 @@ op_slow(struct prim_semset *h, const struct prim_sembuf *sops,
 		/* A sleep is waiting, not spinning: only a wait that did not
 		 * sleep is a retry. */
 		e = r == 1 ? prim__patience_spent(&pt) : 0;
-		handoff(h, b->sem_num);
-		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE) {
-			r = 0;
+		handoff(h, b->sem_num, HO_SELF);
+		if (finished(s, &r))
 			goto out;
-		}
 		if ((r = set_dead(h)) != 0 || (r = e) != 0)
 			goto out;
 	}
@@ -2262,17 +2567,14 @@ out:
 	 */
 	if (s != NULL && set_dead(h) != 0) {
 		/* Removed or damaged: nothing to give back; done is done. */
-		if (wval(ck_pr_load_64(&s->req)) == REQ_DONE)
-			r = 0;
+		(void)finished(s, &r);
 	} else if (s != NULL) {
 		prim__patience_init(&cpt, h->patience_ns, NULL, 0);
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_64(&s->ticket, 0);
-		e = withdraw(h, s, &cpt);
-		if (e == 1)
-			r = 0;
+		e = withdraw(h, s, &cpt, &r);
 		if (e >= 0 && r == 0) {
-			serve_waiters(h, s, nsops);
+			serve_waiters(h, s, sops, nsops);
 			touch_otime(h);
 		}
 		if (e < 0 || slot_release(h, si, &cpt) < 0) {
@@ -2383,9 +2685,13 @@ count_waiters(const struct prim_semset *set, int semnum, uint32_t kind)
 	for (uint32_t i = 0, used = slots_used(h); i < used; i++) {
 		struct prim_slot_shm *s = slot_at(h, i);
 
+		uint64_t b = ck_pr_load_64(&s->blk);
+
+		/* SEM_13: where its request last blocked. */
 		if (ck_pr_load_64(&s->ident) != 0 &&
-		    ck_pr_load_32(&s->wait_kind) == kind &&
-		    ck_pr_load_32(&s->wait_sem) == (uint32_t)semnum + 1 &&
+		    ck_pr_load_32(&s->wait_kind) != WAIT_NONE &&
+		    BLK_KIND(b) == kind &&
+		    BLK_SEM1(b) == (uint32_t)semnum + 1 &&
 		    wval(ck_pr_load_64(&s->req)) == REQ_PUBLISHED)
 			c++;
 	}
@@ -2462,7 +2768,7 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 		}
 		/* Decided "again" (decide_ctl): withdraw and republish. */
 		prim__patience_init(&cpt, h->patience_ns, NULL, 0);
-		if ((e = withdraw(h, s, &cpt)) == 1) {
+		if ((e = withdraw(h, s, &cpt, NULL)) == 1) {
 			r = 0; /* completed after all */
 			break;
 		}
@@ -2474,19 +2780,37 @@ control(struct prim_semset *h, uint32_t kind, uint32_t arg, int val,
 	if (r == -EAGAIN)
 		r = -EBUSY;
 	if (set_dead(h) != 0) /* removed or damaged: nothing to give back */
-		return wval(ck_pr_load_64(&s->req)) == REQ_DONE ? 0 : dead(h);
+		return req_outcome(wval(ck_pr_load_64(&s->req))) == 0 ? 0
+								       : dead(h);
 	prim__patience_init(&cpt, h->patience_ns, NULL, 0);
-	e = withdraw(h, s, &cpt);
+	e = withdraw(h, s, &cpt, NULL);
 	if (e == 1)
 		r = 0; /* completed after all */
 	if (e < 0 || slot_release(h, si, &cpt) < 0)
 		return damage(h);
-	/* SETVAL, SETALL and exit-time undo serve whoever can now proceed. */
-	for (uint32_t n = 0; r == 0 && n < h->nsems; n++) {
-		if (kind == REQ_SETVAL && n != arg)
-			continue;
-		if (ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS)
-			handoff(h, n);
+	/*
+	 * SETVAL, SETALL and exit-time undo serve whoever can now proceed.
+	 * The kernel's do_smart_update(sma, NULL, ...) looks at every
+	 * semaphore: got_zero when any is zero (looked for only once a word
+	 * has sleepers).
+	 */
+	for (uint32_t pass = 0, zero = 2; r == 0 && pass < 2; pass++) {
+		for (uint32_t n = 0; n < h->nsems; n++) {
+			if (kind == REQ_SETVAL && n != arg)
+				continue;
+			if (!(ck_pr_load_64(&sem_at(h, n)->word) & W_SLEEPERS))
+				continue;
+			for (uint32_t m = 0; zero == 2 && m < h->nsems; m++)
+				if (wval(ck_pr_load_64(&sem_at(h, m)->word)) == 0)
+					zero = 1;
+			if (zero == 2)
+				zero = 0;
+			/* Pass 0: wait-for-zero waiters first, if any. */
+			if (pass == 0 && zero)
+				handoff(h, n, HO_ZCONST);
+			else if (pass == 1)
+				handoff(h, n, zero ? HO_ZERO : HO_CHANGE);
+		}
 	}
 	return r;
 }
@@ -2647,7 +2971,7 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		ck_pr_store_32(&s->wait_kind, WAIT_NONE);
 		ck_pr_store_32(&s->wait_sem, 0);
 		ck_pr_store_64(&s->ticket, 0);
-		if ((r = withdraw(h, s, &pt)) < 0) {
+		if ((r = withdraw(h, s, &pt, NULL)) < 0) {
 			ck_pr_store_64(&s->ident, id); /* the next reap's */
 			return r == -EAGAIN ? -EBUSY : r;
 		}
@@ -2671,6 +2995,10 @@ prim_semset_reap(struct prim_semset *set, pid_t pid)
 		/* Adjustments are all zero now: the record is free. */
 		ck_pr_cas_64(&rec->ident, id, 0);
 		touched = 1;
+		/* The kernel's exit_sem ends each set it had an undo record
+		 * for with do_smart_update(..., otime 1): sem_otime moves,
+		 * even when every adjustment was zero. */
+		touch_otime(h);
 	}
 	for (uint32_t n = 0; touched && n < h->nsems; n++) {
 		uint64_t *p = &sem_at(h, n)->word;

@@ -1968,6 +1968,247 @@ t_counts(void)
 	P("23 V after the killed waiter: vals=%s", vals(s, 2));
 }
 
+/*
+ * 23: where a waiter is counted when its operation array is retried (issue
+ * 10). The kernel counts a blocked semop only on the semaphore of the
+ * operation it blocks at (count_semncnt/count_semzcnt, check_qop on
+ * q->blocking) and records that operation anew each time it retries the
+ * waiter (perform_atomic_semop): an array that alters is retried on every
+ * change of the set (update_queue of the global queue), one that only
+ * waits for zero when a semaphore the change named is zero
+ * (do_smart_wakeup_zero). Each line is printed at once after the parent's
+ * call, with no poll: the kernel has done it all before semop returns.
+ */
+static void
+k_t23_zz(void)
+{
+	P("  waiter [0:0, 1:0] -> %s", R(op2(ca, 0, 0, 0, 1, 0, 0)));
+}
+
+static void
+t_counts_retry(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	k = spawn(k_t23_a);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	P("23 retry: waiter [0:-1, 1:-1] at 0,0: %s", counts(s));
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, -1, IPC_NOWAIT));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: P sem0 by another, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 1, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem1, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: V sem0, at once: %s vals=%s", a0_, a1_);
+	}
+	finish(k);
+
+	setall(s, 2, 1, 1);
+	k = spawn(k_t23_zz);
+	WAITED(zcnt(s, 0) == 1, "zcnt0 1");
+	P("23 retry: waiter [0:0, 1:0] at 1,1: %s", counts(s));
+	MUST(op1(s, 0, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, 1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 1 (no zero: not retried): %s vals=%s",
+		  a0_, a1_);
+	}
+	usleep(20000);
+	P("23 retry: 20 ms later: %s", counts(s));
+	MUST(op1(s, 1, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem1 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	MUST(op1(s, 0, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("23 retry: sem0 to 0, at once: %s vals=%s", a0_, a1_);
+	}
+	finish(k);
+}
+
+/*
+ * 14 (issue 10), shown, not compared ("optional:"): a waiter stopped by
+ * SIGSTOP. On the kernel the stop wakes the sleeper, which leaves the
+ * queue (do_semtimedop: status still -EINTR, signal_pending, unlink_queue)
+ * and returns EINTR once continued (signal(7): semop is among the calls a
+ * stop signal interrupts): while stopped it is not counted and takes
+ * nothing. Under prim its request stays published (libsysv(7), BUGS).
+ */
+static int
+proc_state(pid_t pid)
+{
+	char path[64], st[512];
+	FILE *f;
+	char *p;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return '?';
+	ok = fgets(st, sizeof(st), f) != NULL;
+	fclose(f);
+	if (!ok || !(p = strrchr(st, ')')) || p[1] != ' ')
+		return '?';
+	return p[2];
+}
+
+static void
+k_stopped(void)
+{
+	P("optional: 14 stopped waiter [0:-1] -> %s", R(op1(ca, 0, -1, 0)));
+}
+
+static void
+t_stopped(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 1, 0600);
+
+	ca = s;
+	k = spawn(k_stopped);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	kill(k.pid, SIGSTOP);
+	WAITED(proc_state(k.pid) == 'T', "the waiter stopped");
+	/* In the kernel the waiter left the queue before it stopped. */
+	P("optional: 14 SIGSTOP: GETNCNT=%d", ncnt(s, 0));
+	MUST(op1(s, 0, 1, 0));
+	P("optional: 14 V while stopped: val=%d GETNCNT=%d", getval(s, 0),
+	  ncnt(s, 0));
+	kill(k.pid, SIGCONT);
+	finish(k);
+	P("optional: 14 after SIGCONT: val=%d", getval(s, 0));
+}
+
+/*
+ * 19: a waiter retried after a change fails as its retry decides (issue
+ * 10): at an IPC_NOWAIT operation that cannot proceed with EAGAIN, past
+ * 32767 with ERANGE (perform_atomic_semop's error; update_queue wakes the
+ * waiter with it). The parent's later calls show that the waiter took
+ * nothing.
+ */
+static void
+k_t19_range(void)
+{
+	P("  waiter [0:-1, 1:+1] -> %s", R(op2(ca, 0, -1, 0, 1, 1, 0)));
+}
+
+static void
+k_t19_zero_nowait(void)
+{
+	P("  waiter [0:-1, 1:0 NOWAIT] -> %s",
+	  R(op2(ca, 0, -1, 0, 1, 0, IPC_NOWAIT)));
+}
+
+static void
+t_retry_fail(void)
+{
+	struct kid k;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	P("19 retry: waiter [0:-1, 1:-1 NOWAIT] at 0,0; V sem0, V sem1, V sem0:");
+	k = spawn(k_p0_p1nowait);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	P("19 retry: after V sem0: %s vals=%s", counts(s), vals(s, 2));
+	MUST(op1(s, 1, 1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+
+	setall(s, 2, 0, 1);
+	P("19 retry: waiter [0:-1, 1:0 NOWAIT] at 0,1; V sem0, P sem1, V sem0:");
+	k = spawn(k_t19_zero_nowait);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	MUST(op1(s, 1, -1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+
+	setall(s, 2, 0, 32767);
+	P("19 retry: waiter [0:-1, 1:+1] at 0,32767; V sem0, P sem1, V sem0:");
+	k = spawn(k_t19_range);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op1(s, 0, 1, 0));
+	MUST(op1(s, 1, -1, 0));
+	MUST(op1(s, 0, 1, 0));
+	finish(k);
+	P("19 retry: after: %s vals=%s", counts(s), vals(s, 2));
+}
+
+/*
+ * 20 (issue 10): one change that lets a wait-for-zero and an altering
+ * waiter go: the kernel's do_smart_update serves the wait-for-zero queues
+ * first (do_smart_wakeup_zero), then the altering ones (update_queue),
+ * whatever the semaphore numbers.
+ */
+static void
+k_z1(void)
+{
+	P("  waiter [1:0] -> %s", R(op1(ca, 1, 0, 0)));
+}
+
+static void
+k_p0_v1(void)
+{
+	P("  waiter [0:-1, 1:+1] -> %s", R(op2(ca, 0, -1, 0, 1, 1, 0)));
+}
+
+static void
+t_zero_first(void)
+{
+	struct kid a, b;
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+
+	ca = s;
+	setall(s, 2, 0, 1);
+	P("20 zero first: [1:0] waits, then [0:-1, 1:+1]; semop [0:+1, 1:-1]:");
+	a = spawn(k_z1);
+	WAITED(zcnt(s, 1) == 1, "zcnt1 1");
+	b = spawn(k_p0_v1);
+	WAITED(ncnt(s, 0) == 1, "ncnt0 1");
+	MUST(op2(s, 0, 1, 0, 1, -1, 0));
+	{
+		__auto_type a0_ = counts(s);
+		__auto_type a1_ = vals(s, 2);
+		P("20 zero first: at once: %s vals=%s", a0_, a1_);
+	}
+	finish(b);
+	if (zcnt(s, 1) == 1)
+		MUST(op1(s, 1, -1, 0));
+	finish(a);
+}
+
 /* 24: sempid, otime, ctime. */
 static void
 k_semop_plus(void)
@@ -2436,6 +2677,93 @@ t_undo(void)
 		__auto_type a1_ = vals(g, 2);
 		P("28 after the child's exit: new X vals=%s G vals=%s", a0_,
 		  a1_);
+	}
+}
+
+/*
+ * 28 (issue 10): an exit whose SEM_UNDO record for the set exists sets
+ * sem_otime, even when every adjustment is zero: the kernel's exit_sem
+ * ends each set with do_smart_update(sma, NULL, 0, 1, ...), otime 1. An
+ * exit without one leaves it. Seconds: the parent waits for the clock to
+ * pass the otime the children's own semops left, then lets each exit.
+ */
+static int otime_go = -1; /* the child's end of its "exit now" pipe */
+
+static void
+k_otime_exit(void)
+{
+	/* ca: the set; cb: 0 plain P then V, 1 the same with SEM_UNDO (net
+	 * adjustment 0), 2 +1 with SEM_UNDO (adjustment -1). */
+	int f = cb ? SEM_UNDO : 0;
+	int r = cb == 2 ? op1(ca, 1, 1, f)
+			: op1(ca, 0, 1, f) | op1(ca, 0, -1, f);
+	char c = r == 0 ? 'y' : 'n';
+
+	if (write(1, &c, 1) != 1)
+		_exit(3);
+	while (read(otime_go, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static void
+otime_tick(int s, time_t *ot)
+{
+	struct semid_ds sd;
+
+	MUST(semstat(s, &sd));
+	*ot = sd.sem_otime;
+	while (time(NULL) <= *ot)
+		usleep(10000);
+}
+
+static const char *
+otime_after(int s, time_t ot)
+{
+	struct semid_ds sd;
+
+	if (semstat(s, &sd) < 0)
+		return "IPC_STAT failed";
+	return sd.sem_otime > ot ? "moved" : sd.sem_otime == ot ? "same" : "back";
+}
+
+static void
+t_exit_otime(void)
+{
+	int s = mksem(IPC_PRIVATE, 2, 0600);
+	struct kid k[3];
+	int go[3][2];
+	time_t ot;
+
+	ca = s;
+	for (int i = 0; i < 3; i++) {
+		char c = 0;
+
+		MUST(pipe(go[i]));
+		cb = i;
+		otime_go = go[i][0];
+		k[i] = spawn(k_otime_exit);
+		close(go[i][0]);
+		if (k[i].pid < 0 || read(k[i].fd, &c, 1) != 1 || c != 'y')
+			P("SETUP FAILED otime child %d", i);
+	}
+	otime_tick(s, &ot);
+	for (int i = 0; i < 3; i++) {
+		if (i == 2)
+			otime_tick(s, &ot);
+		/* A byte, not EOF: the later children hold this pipe too. */
+		if (write(go[i][1], "x", 1) != 1)
+			P("SETUP FAILED otime go %d", i);
+		close(go[i][1]);
+		finish(k[i]);
+		{
+			__auto_type a0_ = i == 0 ? "no SEM_UNDO"
+				: i == 1 ? "SEM_UNDO, adjustment 0"
+					 : "SEM_UNDO, adjustment -1";
+			__auto_type a1_ = otime_after(s, ot);
+			__auto_type a2_ = vals(s, 2);
+			P("28 exit (%s): otime %s vals=%s", a0_, a1_, a2_);
+		}
 	}
 }
 
@@ -4428,6 +4756,16 @@ main(int argc, char **argv)
 		return perms_other((key_t)strtol(argv[2], NULL, 0));
 	if (argc == 3 && strcmp(argv[1], "perms-clean") == 0)
 		return perms_clean((key_t)strtol(argv[2], NULL, 0));
+	if (argc == 2 && strcmp(argv[1], "issue10") == 0) {
+		/* issue 10's semaphore checks alone, for experiments */
+		t_counts_retry();
+		t_retry_fail();
+		t_stopped();
+		t_zero_first();
+		t_exit_otime();
+		cleanup();
+		return 0;
+	}
 	if (argc == 2 && strcmp(argv[1], "undo-waitpid") == 0) {
 		t_undo_waitpid(); /* alone, for experiments */
 		cleanup();
@@ -4457,10 +4795,15 @@ main(int argc, char **argv)
 	t_early_intr();
 	t_rmid_sem();
 	t_counts();
+	t_counts_retry();
+	t_retry_fail();
+	t_stopped();
+	t_zero_first();
 	t_times();
 	t_setval();
 	t_undo();
 	t_undo_waitpid();
+	t_exit_otime();
 	t_semset();
 	t_msgbasic();
 	t_fit();

@@ -145,6 +145,7 @@ main(int argc, char **argv)
 		s->ticket = 1;
 		s->wait_sem = 1;
 		s->wait_kind = WAIT_N;
+		s->blk = BLK(1, 0, WAIT_N, 0); /* blocked on 0 */
 		s->req = REQ_PUBLISHED;
 		__atomic_fetch_or(&sem_at(h, 0)->word, W_SLEEPERS, __ATOMIC_SEQ_CST);
 	} else if (strcmp(w, "frozen-req") == 0) {

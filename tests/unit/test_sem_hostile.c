@@ -178,6 +178,7 @@ test_huge_request_count(void **state)
 	sl->ticket = 1;
 	sl->wait_sem = 1;
 	sl->wait_kind = WAIT_N;
+	sl->blk = BLK(1, 0, WAIT_N, 0); /* blocked on 0 */
 	sl->req = REQ_PUBLISHED;
 	ck_pr_or_64(word(s, 0), W_SLEEPERS);
 	/* The increment is done; the hand-off meets the request. */
@@ -721,6 +722,7 @@ word_at(struct prim_semset *h, int which)
 	case 12: return (uint64_t *)&sl->undo;	    /* undo, arg */
 	case 13: return (uint64_t *)&sl->val;	    /* val, kind */
 	case 14: return (uint64_t *)&slot_at(h, 0)->ops[0];
+	case 15: return &sl->blk;
 	default: return (uint64_t *)&h->shm->nsems; /* the header's copy */
 	}
 }
@@ -769,7 +771,7 @@ test_each_word(void **state)
 	int calls = 0;
 
 	(void)state;
-	for (int which = 0; which < 16; which++)
+	for (int which = 0; which < 17; which++)
 		for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
 			struct prim_semset *s = mk(2, 6, 3);
 
