@@ -191,8 +191,8 @@ int prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes);
 void prim_msgq_touch(struct prim_msgq *q);
 
 /*
- * Give back the memory of pages that hold nothing: ring pages whose slots
- * are all free, message blocks all free, and the bookkeeping of either.
+ * Give back the memory of pages that hold nothing: message blocks all
+ * free, and their bookkeeping (not yet the position ring's pages).
  * They read as zeros afterwards, which the queue takes for free, so every
  * call goes on unchanged; a page is made resident again when content
  * reaches it. For the one process that manages the queue (the broker),

@@ -21,6 +21,10 @@
  * message back); qnum and cbytes back to 0. No progress for 10 s is a
  * failure (a hang). The run lasts the seconds asked for.
  *
+ * A trimmer process gives the queue's empty pages back in a loop
+ * (prim_msgq_trim, as the broker does at each sweep), and is killed,
+ * respawned, stopped and continued like the workers; never two at once.
+ *
  *   stress_msgq [-p producers] [-c consumers] [-s seconds] [-q] [-n]
  *   (-q: print only failures; -n: no kills or stops)
  */
@@ -64,6 +68,7 @@ struct ctl {
 	uint32_t bad;		/* a worker saw a broken invariant */
 	uint32_t dups;		/* second receipts of a message */
 	uint64_t progress;
+	uint64_t trimmed;	/* bytes the trimmer gave back */
 	uint32_t next[MAXP];		/* first seq of a producer's life */
 	uint32_t attempting[MAXP];	/* seq being sent (or last sent) */
 	uint32_t returned[MAXP];	/* the send of returned - 1 returned */
@@ -315,6 +320,40 @@ producer_died(uint32_t p)
 	ctl->next[p] = att + 1;
 }
 
+/* Give empty pages back, again and again, until killed or told to stop. */
+static void
+trimmer(void)
+{
+	struct prim_msgq *q;
+
+	if (prim_msgq_open(qmem, qlen, &q) != 0)
+		_exit(3);
+	while (!ck_pr_load_32(&ctl->stop_cons)) {
+		int r = prim_msgq_trim(q);
+
+		if (r < 0 && r != -ENOMEM)
+			_exit(4);
+		if (r > 0)
+			ck_pr_add_64(&ctl->trimmed, (uint64_t)r);
+		usleep((useconds_t)(rand() % 2000));
+	}
+	_exit(0);
+}
+
+static pid_t
+spawn_trimmer(void)
+{
+	pid_t p = fork();
+
+	if (p < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (p == 0)
+		trimmer();
+	return p;
+}
+
 static pid_t
 spawn(int kind, uint32_t i)
 {
@@ -366,10 +405,13 @@ kill_worker(struct prim_msgq *q, pid_t pid, int np, int w)
 int
 main(int argc, char **argv)
 {
+	/* A ring of 4 pages, so that the trimmer has ring pages to give
+	 * back; qbytes keeps the queue often full. */
 	struct prim_msgq_attr a = { .msgmax = MSGMAX, .qbytes = 2048,
-				    .qbytes_max = 4096, .nslots = 24 };
+				    .qbytes_max = 4096, .nslots = 512 };
 	int np = 3, nc = 3, secs = 3, quiet = 0, chaos = 1, opt;
-	pid_t pids[MAXP + MAXC];
+	pid_t pids[MAXP + MAXC], tpid;
+	unsigned tkills = 0;
 	unsigned kills[2] = { 0 }, stops = 0;
 	uint64_t lost = 0, dup = 0, total = 0, dead = 0, lastprog = 0;
 	struct prim_msgq *q;
@@ -411,6 +453,7 @@ main(int argc, char **argv)
 		pids[i] = spawn(0, (uint32_t)i);
 	for (int i = 0; i < nc; i++)
 		pids[np + i] = spawn(1, (uint32_t)i);
+	tpid = spawn_trimmer();
 	t0 = tprog = now();
 	while (now() - t0 < secs && !ck_pr_load_32(&ctl->bad)) {
 		int w = rand() % (np + nc), kind = w < np ? 0 : 1;
@@ -426,6 +469,20 @@ main(int argc, char **argv)
 		}
 		if (!chaos)
 			continue;
+		if (rand() % 8 == 0) {
+			/* The trimmer: killed (and waited for) or stopped. */
+			if (rand() % 2 == 0) {
+				kill(tpid, SIGKILL);
+				waitpid(tpid, NULL, 0);
+				tpid = spawn_trimmer();
+				tkills++;
+			} else {
+				kill(tpid, SIGSTOP);
+				usleep(1000 + (useconds_t)(rand() % 30000));
+				kill(tpid, SIGCONT);
+			}
+			continue;
+		}
 		if (rand() % 3 == 0) {
 			kill_worker(q, pids[w], np, w);
 			kills[kind]++;
@@ -448,6 +505,14 @@ main(int argc, char **argv)
 			fail("producer failed");
 	}
 	ck_pr_store_32(&ctl->stop_cons, 1);
+	{
+		int stv;
+
+		kill(tpid, SIGCONT);
+		waitpid(tpid, &stv, 0);
+		if (!WIFEXITED(stv) || WEXITSTATUS(stv) != 0)
+			fail("trimmer failed");
+	}
 	for (int i = 0; i < nc; i++) {
 		double td = now();
 		int stv;
@@ -505,10 +570,13 @@ main(int argc, char **argv)
 	if (!quiet || ctl->bad)
 		printf("stress_msgq: %d producers %d consumers %.1f s: %llu "
 		       "messages, %u producer kills, %u consumer kills, %u "
-		       "stops, %llu delivered to dead consumers, %llu lost, "
-		       "%llu dup: %s%s\n",
+		       "stops, %u trimmer kills (%llu KiB given back), %llu "
+		       "delivered to dead consumers, %llu lost, %llu dup: "
+		       "%s%s\n",
 		       np, nc, elapsed, (unsigned long long)total, kills[0],
-		       kills[1], stops, (unsigned long long)dead,
+		       kills[1], stops, tkills,
+		       (unsigned long long)(ctl->trimmed >> 10),
+		       (unsigned long long)dead,
 		       (unsigned long long)lost, (unsigned long long)dup,
 		       ctl->bad ? "FAIL: " : "ok", ctl->bad ? ctl->why : "");
 	prim_msgq_close(q);

@@ -125,7 +125,7 @@ word_at(struct prim_msgq *q, int which)
 	case 11: return &q->tags[0];
 	case 12: return &m->snd.a;
 	case 13: return &q->pool[0].own[0];
-	case 14: return &q->pool[0].bits[0];
+	case 14: return &q->pool[0].own[1];
 	case 15: return &q->pool[1].own[0];
 	default: return (uint64_t *)&m->geom; /* the header's geometry */
 	}
