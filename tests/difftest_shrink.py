@@ -5,10 +5,11 @@
 Given a mode and a seed on which the kernel and libsysv differ
 (tests/check_difftest.sh --long names them), take the seed's step script
 (difftest -p), then drop steps (halves, quarters, ... single steps), drop
-semop operations and set arguments to 0, keeping each change only if both
-sides, re-run in fresh IPC namespaces (check_difftest.sh --pair), still
-differ at a line of the same call. Prints the minimal step script, which
-`difftest -r FILE` replays, and both sides' outputs of it.
+semop operations and set arguments to 0 or 1, keeping each change only if
+both sides, re-run in fresh IPC namespaces (check_difftest.sh --pair),
+still differ twice in a row at a line of the same call (the kernel's line).
+Prints the minimal step script, which `difftest -r FILE` replays, and both
+sides' outputs of it.
 
 Usage (from the top of the tree, as root, after make):
   python3 tests/difftest_shrink.py -m b -s 17 [-n 40] [-x FEATURES] [-o FILE]
@@ -48,6 +49,12 @@ def call_of(line):
     return m.group(1) if m else line
 
 
+def signature(d):
+    """The call the kernel's differing line is about (prim's if the
+    kernel's output ended there)."""
+    return call_of(d[1] if d[0] == "(end of output)" else d[0])
+
+
 def run_pair(lines, excl, tmp):
     """(kernel output, prim output, status) of a step script."""
     global runs
@@ -78,7 +85,7 @@ def divergent(lines, excl, tmp, want, tries=2):
         d = first_diff(k, p)
         if d is None:
             return False
-        if want is not None and (call_of(d[0]), call_of(d[1])) != want:
+        if want is not None and signature(d) != want:
             return False
     return True
 
@@ -160,7 +167,7 @@ def main():
         if d is None:
             print("difftest_shrink: not divergent (status %d)" % st)
             return 1
-        want = (call_of(d[0]), call_of(d[1]))
+        want = signature(d)
         print("first difference:\n  - %s\n  + %s" % d)
         small = shrink(lines, a.x, tmp, want)
         k, p, st = run_pair(small, a.x, tmp)
