@@ -2190,49 +2190,6 @@ blocks_in(const struct mq_pool_at *pl, uintptr_t a, uintptr_t ps, uint64_t *b0,
 	return 1;
 }
 
-/*
- * The blocks (every class's, one region): a resident page all of whose
- * blocks are free is fenced (their owner words 0 -> OWN_FENCED, which no
- * sender's CAS takes), given back and unfenced. A page may hold blocks of
- * two classes, and padding, which is nobody's.
- */
-static size_t
-trim_blocks(struct prim_msgq *q, uintptr_t ps)
-{
-	const struct mq_pool_at *last = &q->pool[q->ncls - 1];
-	uintptr_t end = (uintptr_t)last->data + (uintptr_t)last->count * last->size;
-	uintptr_t lim = (uintptr_t)q->shm + q->len;
-	struct trim_span sp;
-	size_t done = 0;
-
-	/* Up to the end of the last page, if the mapping has it. */
-	end = (end + ps - 1) / ps * ps < lim ? (end + ps - 1) / ps * ps : lim;
-	if (span_of((uintptr_t)q->pool[0].data, end, ps, &sp) != 0)
-		return 0;
-	for (size_t g = 0; g < sp.npages; g++) {
-		uintptr_t a = sp.first + g * ps;
-		uint64_t b0, b1;
-		unsigned c, ok = 1;
-
-		if (!(sp.vec[g] & 1))
-			continue;
-		for (c = 0; c < q->ncls && ok; c++)
-			if (blocks_in(&q->pool[c], a, ps, &b0, &b1))
-				ok = fence_blocks(&q->pool[c], b0, b1);
-		if (ok && punch(a, ps) == 0)
-			done++;
-		/* Unfence: all of them, or those fenced before the class
-		 * that failed (it unfenced its own). */
-		for (unsigned k = 0; k + (ok ? 0 : 1) < c; k++)
-			if (blocks_in(&q->pool[k], a, ps, &b0, &b1))
-				for (uint64_t b = b0; b <= b1; b++)
-					ck_pr_cas_64(&q->pool[k].own[b],
-						     OWN_FENCED, 0);
-	}
-	free(sp.vec);
-	return done;
-}
-
 /* The owner words of class c that lie in [a, a + ps), as [*b0, *b1]. */
 static int
 own_in(const struct mq_pool_at *pl, uintptr_t a, uintptr_t ps, uint64_t *b0,
@@ -2247,20 +2204,24 @@ own_in(const struct mq_pool_at *pl, uintptr_t a, uintptr_t ps, uint64_t *b0,
 	return 1;
 }
 
+typedef int (*blocks_of_page)(const struct mq_pool_at *, uintptr_t, uintptr_t,
+			      uint64_t *, uint64_t *);
+
 /*
- * The pools' bookkeeping (every class's owner words, one region): a
- * resident page whose owner words are all free is fenced and given back,
- * reading as zeros (free blocks) from then on.
+ * The resident pages of [lo, hi) whose blocks (as in() names them, for
+ * every class: a page may hold two classes, and padding, which is
+ * nobody's) are all free: each is fenced (owner words 0 -> OWN_FENCED,
+ * which no sender's CAS takes), given back, and unfenced, unless the page
+ * given back held the owner words themselves (they read as zeros: free).
  */
 static size_t
-trim_books(struct prim_msgq *q, uintptr_t ps)
+give_back(struct prim_msgq *q, uintptr_t ps, uintptr_t lo, uintptr_t hi,
+	  blocks_of_page in, int owners)
 {
 	struct trim_span sp;
 	size_t done = 0;
 
-	/* Up to the blocks: what lies between is padding. */
-	if (span_of((uintptr_t)q->pool[0].own, (uintptr_t)q->pool[0].data, ps,
-		    &sp) != 0)
+	if (span_of(lo, hi, ps, &sp) != 0)
 		return 0;
 	for (size_t g = 0; g < sp.npages; g++) {
 		uintptr_t a = sp.first + g * ps;
@@ -2270,22 +2231,39 @@ trim_books(struct prim_msgq *q, uintptr_t ps)
 		if (!(sp.vec[g] & 1))
 			continue;
 		for (c = 0; c < q->ncls && ok; c++)
-			if (own_in(&q->pool[c], a, ps, &b0, &b1))
+			if (in(&q->pool[c], a, ps, &b0, &b1))
 				ok = fence_blocks(&q->pool[c], b0, b1);
 		if (ok && punch(a, ps) == 0) {
 			done++;
-			continue;
+			if (owners)
+				continue;
 		}
-		/* Unfence what was fenced (c classes, the last one failed
-		 * and unfenced its own). */
+		/* Unfence: all of them, or those fenced before the class
+		 * that failed (it unfenced its own). */
 		for (unsigned k = 0; k + (ok ? 0 : 1) < c; k++)
-			if (own_in(&q->pool[k], a, ps, &b0, &b1))
+			if (in(&q->pool[k], a, ps, &b0, &b1))
 				for (uint64_t b = b0; b <= b1; b++)
 					ck_pr_cas_64(&q->pool[k].own[b],
 						     OWN_FENCED, 0);
 	}
 	free(sp.vec);
 	return done;
+}
+
+/* The blocks, then the owner words (each one region over every class). */
+static size_t
+trim_blocks(struct prim_msgq *q, uintptr_t ps)
+{
+	const struct mq_pool_at *last = &q->pool[q->ncls - 1];
+	uintptr_t end = (uintptr_t)last->data + (uintptr_t)last->count * last->size;
+	uintptr_t lim = (uintptr_t)q->shm + q->len;
+
+	/* Up to the end of the last page, if the mapping has it. */
+	end = (end + ps - 1) / ps * ps < lim ? (end + ps - 1) / ps * ps : lim;
+	return give_back(q, ps, (uintptr_t)q->pool[0].data, end, blocks_in, 0) +
+	       /* Up to the blocks: what lies between is padding. */
+	       give_back(q, ps, (uintptr_t)q->pool[0].own,
+			 (uintptr_t)q->pool[0].data, own_in, 1);
 }
 
 int
@@ -2318,8 +2296,6 @@ prim_msgq_trim(struct prim_msgq *q)
 	free(clean);
 	if (q->ncls > 0)
 		pages += trim_blocks(q, ps);
-	if (q->ncls > 0)
-		pages += trim_books(q, ps);
 	return pages > INT_MAX / ps ? INT_MAX : (int)(pages * ps);
 }
 
