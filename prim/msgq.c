@@ -1551,7 +1551,7 @@ align_up(uint64_t v, uint64_t a)
 
 /*
  * Where everything is, from the three numbers the geometry keeps: the
- * tags, the slots, then each class's bitmap and owner words, then the
+ * tags, the slots, then each class's owner words, then the
  * blocks. Returns the total size, or 0 if it does not fit 2^62 bytes.
  */
 static uint64_t
