@@ -229,6 +229,8 @@
 #define ACCT_PEND_SHIFT 47
 #define PEND_RELEASE (UINT64_C(1) << 63)
 #define PEND_MASK (UINT64_C(0xffff) << ACCT_PEND_SHIFT)
+/* Everything about the pending slot change, to clear it. */
+#define PEND_ALL (PEND_MASK | PEND_RELEASE)
 
 /* What the layout is computed from (mq_layout); nothing else is read. */
 struct mq_geom_shm {
@@ -784,7 +786,7 @@ retire(struct prim_msgq *q, uint64_t na)
 	/* MQ_4: the owner's slot CAS before clearing pend. */
 	ck_pr_fence_atomic();
 	if (na != 0 && ck_pr_load_64(&q->shm->acct.a) == na)
-		ck_pr_cas_64(&q->shm->acct.a, na, na & ~PEND_MASK);
+		ck_pr_cas_64(&q->shm->acct.a, na, na & ~PEND_ALL);
 }
 
 /* Complete any pending slot change and clear pend. */
@@ -802,7 +804,7 @@ settle(struct prim_msgq *q, struct prim_patience *pt)
 		r = help(q, a);
 		if (r < 0)
 			return damage(q);
-		if (r == 0 && ck_pr_cas_64(w, a, a & ~PEND_MASK))
+		if (r == 0 && ck_pr_cas_64(w, a, a & ~PEND_ALL))
 			return 0;
 		if ((r = prim__patience_spent(pt)) != 0)
 			return r;
