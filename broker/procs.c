@@ -74,8 +74,8 @@ pid_max(void)
 	return max;
 }
 
-static uint64_t
-now_ns(void)
+uint64_t
+primd__now_ns(void)
 {
 	struct timespec ts;
 
@@ -88,7 +88,7 @@ primd__reg_owners(struct primd_reg *r, int (*fn)(int, int, pid_t),
 		  int *cursor)
 {
 	const int nall = 2 * PRIMD_NIDX;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = primd__now_ns();
 	pid_t pids[512], max = pid_max();
 	int c = *cursor >= 0 && *cursor < nall ? *cursor : 0, work = 0;
 
@@ -117,11 +117,12 @@ primd__reg_owners(struct primd_reg *r, int (*fn)(int, int, pid_t),
 			/* The rest at its next turn; the handle goes if
 			 * the object was damaged. */
 			if (ow >= PRIMD_SWEEP_OBJ_WORK || o->handle == NULL ||
-			    now_ns() - t0 >= PRIMD_SWEEP_NS)
+			    primd__now_ns() - t0 >= PRIMD_SWEEP_NS)
 				break;
 		}
 		work += ow;
-		if (work >= PRIMD_SWEEP_WORK || now_ns() - t0 >= PRIMD_SWEEP_NS) {
+		if (work >= PRIMD_SWEEP_WORK ||
+		    primd__now_ns() - t0 >= PRIMD_SWEEP_NS) {
 			*cursor = (c + 1) % nall;
 			return 0;
 		}

@@ -219,6 +219,8 @@ int primd__reg_owners(struct primd_reg *r, int (*fn)(int, int, pid_t),
  * queue, 0 if it stopped.
  */
 int primd__reg_trim(struct primd_reg *r, int *cursor);
+/* CLOCK_MONOTONIC in nanoseconds: the sweeps' budgets (procs.c). */
+uint64_t primd__now_ns(void);
 /* The watched-process table: find, add, drop by slot. -1 if none. */
 int primd__proc_find(struct primd_reg *r, pid_t pid);
 int primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start);

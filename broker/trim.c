@@ -17,19 +17,10 @@
 #include "prim/msgq.h"
 #include "registry.h"
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int
 primd__reg_trim(struct primd_reg *r, int *cursor)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = primd__now_ns();
 	int i = *cursor >= 0 && *cursor < r->hi[T_MSG] ? *cursor : 0;
 
 	for (int k = 0; k < r->hi[T_MSG]; k++, i = (i + 1) % r->hi[T_MSG]) {
@@ -48,7 +39,7 @@ primd__reg_trim(struct primd_reg *r, int *cursor)
 			continue;
 		o->trimmed = (int64_t)time(NULL);
 		(void)prim_msgq_trim(o->handle);
-		if (mono_ns() - t0 >= PRIMD_SWEEP_NS) {
+		if (primd__now_ns() - t0 >= PRIMD_SWEEP_NS) {
 			*cursor = (i + 1) % r->hi[T_MSG];
 			return 0;
 		}
