@@ -28,6 +28,9 @@
  *                     broker's next sweep (it gives back what holds
  *                     nothing); the kernel, whose cost has no history,
  *                     cycles 100
+ *   fp_registry       the namespace's fixed cost: the broker's registry
+ *                     (every id of both types, every watched process),
+ *                     with one client; the kernel's is not measured
  *   fp_queue_tuned    msgmax = msgmnb = 65536 (a usual middleware tuning:
  *                     the namespace's sysctls, the broker restarted to
  *                     read them), one 3-byte message queued
@@ -313,6 +316,22 @@ row(const char *name, enum what w, const char *note)
 	       mo, mv, mk);
 }
 
+/* Before any object: the namespace's only segment is the registry. */
+static void
+registry_row(void)
+{
+	struct seminfo si;
+	double rss, size;
+
+	if (semctl(0, 0, IPC_INFO, &si) < 0)
+		die("IPC_INFO"); /* a call that registers this process */
+	shm_totals(&rss, &size);
+	printf("%-18s %12.0f B %14s %9s  %s; virtual %.0f B\n", "fp_registry",
+	       rss, "-", "-", "registry, one client", size);
+	printf("FOOTPRINT fp_registry resident %.0f virtual %.0f\n", rss,
+	       size);
+}
+
 static void
 set_sysctl(const char *name, const char *val)
 {
@@ -350,6 +369,7 @@ main(void)
 	       N_OURS, N_KERN, BENCH_REPS);
 	printf("\n%-18s %14s %14s %9s  %s\n", "row", "libsysv", "kernel", "x",
 	       "note");
+	registry_row();
 	row("fp_set4", SET4, "set of 4, SETVAL, P, V");
 	row("fp_set4_undo", SET4_UNDO, "and P, V with SEM_UNDO");
 	row("fp_set250", SET250, "set of 250, SETVAL, P, V");

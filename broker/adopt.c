@@ -192,7 +192,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 		s->generation++;
 		primd__quota_obj_charge(PRIMD_QUOTA_REG, geteuid(), sizeof(*s));
 		for (int t = 0; t < 2; t++)
-			for (int i = 0; i < PRIMD_NIDX; i++) {
+			for (int i = 0; i < primd_reg_ent_hi(s, t); i++) {
 				struct primd_ent_shm *e = &s->ent[t][i];
 
 				/* A broker killed mid-write: even the count. */
@@ -215,7 +215,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 				}
 			}
 		s->limits = conf->lim;
-		for (int i = 0; i < PRIMD_NPROCS; i++)
+		for (int i = 0; i < primd_reg_proc_hi(s); i++)
 			if (s->proc[i].pid != 0)
 				r->prochi = i + 1;
 		*adopted = n;
@@ -239,11 +239,7 @@ primd__reg_open(struct primd_reg *r, const char *statefile,
 	s->size = sizeof(*s);
 	s->generation = 1;
 	s->limits = conf->lim;
-	for (int t = 0; t < 2; t++)
-		for (int i = 0; i < PRIMD_NIDX; i++) {
-			s->ent[t][i].shmid = -1;
-			s->ent[t][i].id = -1;
-		}
+	/* The entries stay as the kernel gave them: zeros, free (REG_1). */
 	__atomic_store_n(&s->magic, PRIMD_REG_MAGIC, __ATOMIC_RELEASE);
 	if ((rc = write_state(statefile, shmid)) != 0) {
 		shmdt(s);

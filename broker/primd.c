@@ -487,7 +487,7 @@ reaped(struct primd_reg *r, pid_t pid)
 static void
 adopt_procs(void)
 {
-	for (int i = 0; i < PRIMD_NPROCS; i++) {
+	for (int i = 0; i < primd_reg_proc_hi(reg.shm); i++) {
 		pid_t pid = reg.shm->proc[i].pid;
 		uint64_t start = reg.shm->proc[i].start;
 		uid_t uid = pid > 0 ? proc_euid(pid) : 0;

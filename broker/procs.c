@@ -144,6 +144,7 @@ primd__proc_add(struct primd_reg *r, pid_t pid, uint64_t start)
 {
 	for (int i = 0; i < PRIMD_NPROCS; i++)
 		if (r->shm->proc[i].pid == 0) {
+			primd__reg_raise(&r->shm->proc_hi, i); /* REG_1 */
 			r->shm->proc[i].start = start;
 			r->shm->proc[i].pid = pid;
 			if (i >= r->prochi)

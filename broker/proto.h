@@ -36,6 +36,7 @@
 #ifndef PRIMD_PROTO_H
 #define PRIMD_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ck_pr.h>
@@ -243,7 +244,7 @@ _Static_assert(sizeof(struct primd_rep) == 120 + sizeof(struct primd_stat),
  * the HELLO reply. It outlives the broker; the next one adopts it.
  */
 #define PRIMD_REG_MAGIC	  0x47455250u /* "PREG" */
-#define PRIMD_REG_VERSION 2
+#define PRIMD_REG_VERSION 3
 
 /* One index space per type, as the kernel's IPCMNI. */
 #define PRIMD_NIDX	32768
@@ -298,10 +299,43 @@ struct primd_reg_shm {
 	uint64_t size;		  /* bytes of the segment */
 	uint64_t generation;	  /* incremented by every broker that adopts */
 	struct primd_info limits; /* the limits last in force */
-	uint8_t pad2[4096 - 24 - sizeof(struct primd_info)];
+	/*
+	 * REG_1: bounds for scans. No entry of type t at or above ent_hi[t],
+	 * no process at or above proc_hi, was ever written: the broker
+	 * raises them (release) before it first writes there, and never
+	 * lowers them. Whoever scans the whole table (the broker adopting,
+	 * /proc/sysvipc under libsysv) stops there (acquire), so the pages
+	 * beyond stay untouched: a free entry is all zeros (its id 0 is no
+	 * object's), which is what a page the kernel hands out holds.
+	 */
+	uint32_t ent_hi[2];
+	uint32_t proc_hi;
+	uint8_t pad2[4096 - 36 - sizeof(struct primd_info)];
 	struct primd_ent_shm ent[2][PRIMD_NIDX]; /* [type - 1][index] */
 	struct primd_proc_shm proc[PRIMD_NPROCS];
 };
+_Static_assert(offsetof(struct primd_reg_shm, ent) == 4096,
+	       "registry header is one page");
+
+/* REG_1: how far a scan of type t's entries (0 sem, 1 msg) must go. */
+static inline int
+primd_reg_ent_hi(const struct primd_reg_shm *r, int t)
+{
+	uint32_t hi = ck_pr_load_32(&r->ent_hi[t]);
+
+	ck_pr_fence_load(); /* REG_1: pairs with primd__reg_raise's */
+	return hi < PRIMD_NIDX ? (int)hi : PRIMD_NIDX;
+}
+
+/* REG_1: how far a scan of the watched processes must go. */
+static inline int
+primd_reg_proc_hi(const struct primd_reg_shm *r)
+{
+	uint32_t hi = ck_pr_load_32(&r->proc_hi);
+
+	ck_pr_fence_load(); /* REG_1: pairs with primd__reg_raise's */
+	return hi < PRIMD_NPROCS ? (int)hi : PRIMD_NPROCS;
+}
 
 /*
  * Copy entry e of a registry mapped read-only into *out, consistently.

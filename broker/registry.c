@@ -185,6 +185,15 @@ primd__close_handle(int t, struct primd_obj *o)
 }
 
 void
+primd__reg_raise(uint32_t *hi, int i)
+{
+	if ((uint32_t)i < ck_pr_load_32(hi))
+		return;
+	ck_pr_store_32(hi, (uint32_t)i + 1);
+	ck_pr_fence_store(); /* REG_1: before the entry is written */
+}
+
+void
 primd__count(struct primd_reg *r, int t, int i)
 {
 	struct primd_obj *o = &r->obj[t][i];

@@ -105,6 +105,9 @@ void primd__ent_free(struct primd_ent_shm *e);
 int primd__open_handle(int t, struct primd_obj *o, uint64_t seg_size,
 		       uint32_t nsems);
 void primd__close_handle(int t, struct primd_obj *o);
+/* REG_1 (proto.h): raise a published scan bound (the registry's
+ * ent_hi[t] or proc_hi) to cover index i, before it is first written. */
+void primd__reg_raise(uint32_t *hi, int i);
 /* Count an object as existing (nobj, nsems, hi). */
 void primd__count(struct primd_reg *r, int t, int i);
 /* Remove object [t][i]: waiters get EIDRM, the segment goes at its last

@@ -152,6 +152,7 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 	if (i < 0)
 		return ENOSPC;
 	e = ent(r, t, i);
+	primd__reg_raise(&r->shm->ent_hi[t], i); /* REG_1 */
 	if (next >= 0) {
 		primd__ent_begin(e);
 		e->seq = (uint16_t)((next >> PRIMD_SEQ_SHIFT) & 0x7fff);

@@ -1780,6 +1780,126 @@ prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st)
 	return 0;
 }
 
+/* ---- MSG_COPY ---- */
+
+/* Restarts of a copy whose message was taken while it read (patience). */
+#define MQ_COPY_TRIES 1024
+
+struct mq_live {
+	uint64_t pos, x;
+};
+
+static int
+live_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mq_live *)a)->pos,
+		 y = ((const struct mq_live *)b)->pos;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The slot holding the idx-th published message in queue order, and its
+ * state, or -ENOMSG. Positions head..tail in order; when head lags tail
+ * by more than the ring (an old message left behind), every slot's
+ * position sorted instead, as scan_slots orders them.
+ */
+static int
+nth_ready(const struct prim_msgq *q, uint64_t idx, uint64_t *xp, uint64_t *stp)
+{
+	uint64_t h = ck_pr_load_64(&q->shm->head.a),
+		 t = ck_pr_load_64(&q->shm->tail.a), k = 0;
+	struct mq_live *v;
+	size_t nv = 0;
+
+	if (t <= h || t - h <= q->n) {
+		for (uint64_t p = h; p < t; p++) {
+			uint64_t x = slot_of(q, p),
+				 st = ck_pr_load_64(&slot(q, x)->state);
+
+			if (st_kind(st) != ST_READY ||
+			    st_seq(st) != (p & SEQ_MASK) || k++ != idx)
+				continue;
+			*xp = x;
+			*stp = st;
+			return 0;
+		}
+		return -ENOMSG;
+	}
+	if ((v = malloc((size_t)q->n * sizeof(*v))) == NULL)
+		return -ENOMEM;
+	for (uint64_t x = 0; x < q->n; x++) {
+		uint64_t st = ck_pr_load_64(&slot(q, x)->state);
+
+		if (st_kind(st) == ST_READY) {
+			v[nv].pos = h + (uint64_t)seqcmp(st_seq(st), h);
+			v[nv++].x = x;
+		}
+	}
+	qsort(v, nv, sizeof(*v), live_cmp);
+	if (idx < nv) {
+		*xp = v[idx].x;
+		*stp = ck_pr_load_64(&slot(q, v[idx].x)->state);
+	}
+	free(v);
+	return idx < nv ? 0 : -ENOMSG;
+}
+
+/*
+ * msgrcv(MSG_COPY) without the queue changing: only loads, so a caller
+ * that maps the queue read-only may call it. A copy is valid if the
+ * message's slot still holds it, unclaimed, after the data was read: a
+ * block is freed only after its slot is claimed (MQ_2), so an unchanged
+ * state means nobody could have reused the block meanwhile (MQ_3). A copy
+ * that lost that race may have written buf; the next try writes it again.
+ */
+int
+prim_msgq_copy(const struct prim_msgq *q, uint64_t idx, void *buf,
+	       size_t cap, long *type, size_t *len)
+{
+	for (int tries = 0; tries < MQ_COPY_TRIES; tries++) {
+		struct mq_slot_shm *sl;
+		uint64_t x, st;
+		uint32_t n, ref = 0;
+		long ty;
+		int c, e;
+
+		if (removed(q))
+			return dead(q);
+		if ((e = nth_ready(q, idx, &x, &st)) != 0)
+			return e;
+		sl = slot(q, x);
+		/* MQ_3: the fields after the state that published them. */
+		ck_pr_fence_load();
+		ty = (long)ck_pr_load_64((uint64_t *)&sl->type);
+		n = ck_pr_load_32(&sl->len);
+		ref = ck_pr_load_32(&sl->ref);
+		c = class_of(n);
+		e = 0;
+		if (n > q->msgmax || (c >= 0 && ((unsigned)c >= q->ncls ||
+						 ref >= q->pool[c].count)))
+			e = -ENOTRECOVERABLE;
+		else if (n > cap)
+			e = -E2BIG;
+		else if (n != 0)
+			e = copy_out(buf, block_data(q, c, ref), n);
+		/* MQ_3: the state again, after the data. */
+		ck_pr_fence_load();
+		if (ck_pr_load_64(&sl->state) != st)
+			continue; /* taken meanwhile: look again */
+		/* Inconsistent (no sender can have written it): said, not
+		 * marked, since this may be a read-only mapping; the caller
+		 * reports it to whoever may mark it (libsysv: the broker). */
+		if (e == -ENOTRECOVERABLE)
+			return e;
+		*len = n;
+		if (type != NULL)
+			*type = ty;
+		return e;
+	}
+	return -EAGAIN;
+}
+
 int
 prim_msgq_set_qbytes(struct prim_msgq *q, uint64_t qbytes)
 {

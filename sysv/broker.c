@@ -244,6 +244,17 @@ sysv__ent(int type, int id)
 }
 
 int
+sysv__ent_hi(int type)
+{
+	const struct primd_reg_shm *r =
+	    atomic_load_explicit(&reg, memory_order_acquire);
+
+	if (r == NULL || (type != PRIMD_SEM && type != PRIMD_MSG))
+		return -1;
+	return primd_reg_ent_hi(r, type - 1);
+}
+
+int
 sysv__reg_shmid(void)
 {
 	int s;

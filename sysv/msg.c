@@ -203,6 +203,59 @@ recv_broker(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 	return n;
 }
 
+/*
+ * msgrcv(MSG_COPY), as the kernel's do_msgrcv with checkpoint/restore: a
+ * copy of the message at index idx (every type counted), the queue left
+ * as it was (no lrpid, no rtime, nobody woken). The kernel first reads
+ * min(msgsz, msgmax) bytes from msgp (its copy buffer is made from them:
+ * EFAULT before the queue is even looked up), and refuses a message longer
+ * than that buffer with EINVAL after the E2BIG check, so MSG_NOERROR
+ * truncates nothing. Only reads the queue: a caller with R alone does it
+ * in its read-only mapping, without the broker.
+ */
+static ssize_t
+copy_msg(int msqid, void *msgp, size_t msgsz, long idx, int msgflg)
+{
+	const struct primd_info *lim;
+	struct sysv_obj *o;
+	char probe[256];
+	size_t cap = msgsz, len = 0;
+	long type = 0;
+	ssize_t n;
+	int r;
+
+	if ((lim = sysv__limits(&r)) == NULL)
+		return r;
+	if (cap > lim->msgmax)
+		cap = lim->msgmax;
+	for (size_t off = 0; off < cap; off += sizeof(probe)) {
+		size_t k = cap - off < sizeof(probe) ? cap - off : sizeof(probe);
+
+		if (sysv__copy(probe, (const char *)msgp + off, k) != 0)
+			return -EFAULT;
+	}
+	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
+		return r;
+	if (!(sysv__access(o) & PRIMD_ACC_R) || o->handle == NULL) {
+		n = -EACCES;
+		goto out;
+	}
+	n = prim_msgq_copy(o->handle, (uint64_t)idx, text_out(msgp), cap,
+			   &type, &len);
+	if (n == -E2BIG && (len <= msgsz || (msgflg & MSG_NOERROR)))
+		n = -EINVAL; /* fits msgsz, not the msgmax-sized copy */
+	else if (n == -EAGAIN)
+		n = -ENOMSG; /* every try was taken under it: gone */
+	if (n == 0 || n == -EFAULT)
+		n = sysv__copy(msgp, &type, sizeof(type)) != 0 ? -EFAULT
+			: n == 0				 ? (ssize_t)len
+								 : n;
+out:
+	sysv__put(o);
+	(void)sysv__judge(PRIMD_MSG, msqid, (int)n);
+	return n;
+}
+
 static ssize_t
 do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 {
@@ -218,7 +271,7 @@ do_recv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 	if (msgflg & MSG_COPY) {
 		if ((msgflg & MSG_EXCEPT) || !(msgflg & IPC_NOWAIT))
 			return -EINVAL;
-		return -ENOSYS; /* as a kernel without checkpoint/restore */
+		return copy_msg(msqid, msgp, msgsz, msgtyp, msgflg);
 	}
 	if ((r = sysv__get(PRIMD_MSG, msqid, &o)) != 0)
 		return r;

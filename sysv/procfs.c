@@ -207,6 +207,10 @@ obj_line(struct buf *b, int type, int index, int32_t id)
 static int
 gen_objs(struct buf *b, int type)
 {
+	int hi = sysv__ent_hi(type);
+
+	if (hi < 0)
+		return -1;
 	if (type == PRIMD_SEM)
 		put(b, "       key      semid perms      nsems   uid   gid  cuid"
 		       "  cgid      otime      ctime\n");
@@ -214,7 +218,7 @@ gen_objs(struct buf *b, int type)
 		put(b, "       key      msqid perms      cbytes       qnum lspid"
 		       " lrpid   uid   gid  cuid  cgid      stime      rtime"
 		       "      ctime\n");
-	for (int i = 0; i < PRIMD_NIDX; i++) {
+	for (int i = 0; i < hi; i++) {
 		const struct primd_ent_shm *e = sysv__ent(type, i);
 		struct primd_ent_shm c;
 
@@ -252,7 +256,7 @@ gen_shm(struct buf *b, struct shm_info *si)
 	ssize_t n;
 
 	for (int t = PRIMD_SEM; t <= PRIMD_MSG; t++)
-		for (int i = 0; i < PRIMD_NIDX; i++) {
+		for (int i = 0, hi = sysv__ent_hi(t); i < hi || hi < 0; i++) {
 			const struct primd_ent_shm *e = sysv__ent(t, i);
 			struct primd_ent_shm c;
 

@@ -126,6 +126,10 @@ SYSV_HIDDEN uint32_t sysv__semopm(const struct primd_info *lim, uint64_t want);
  * words with ck_pr loads.
  */
 SYSV_HIDDEN const struct primd_ent_shm *sysv__ent(int type, int id);
+/* No entry of type at or above this index was ever used (REG_1); -1
+ * without a registry. A scan of every entry stops there, so that it
+ * does not make the registry's untouched pages resident. */
+SYSV_HIDDEN int sysv__ent_hi(int type);
 
 /* The shmid of the registry mapped (for procfs.c, which hides it), or -1. */
 SYSV_HIDDEN int sysv__reg_shmid(void);

@@ -369,7 +369,7 @@ t0=$(date +%s)
 while [ $(($(date +%s) - t0)) -lt 6 ]; do
 	c0=$(date +%s%N)
 	$VIC "$H/victim" check-set "$sv" 1 1 1 >>"$dir/victim.out" 2>&1 ||
-		fail "the victim's set under the forged pids' sweep"
+		fail "the victim's set under the forged pids' sweep: $(tail -3 "$dir/victim.out")"
 	ms=$((($(date +%s%N) - c0) / 1000000))
 	[ "$ms" -le "$slowest" ] || slowest=$ms
 done

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 #define PRIM_MSG_NOERROR 010000	/* same bit as MSG_NOERROR */
 #define PRIM_MSG_EXCEPT 020000	/* same bit as MSG_EXCEPT */
-#define PRIM_MSG_COPY 040000	/* same bit as MSG_COPY: not supported */
+#define PRIM_MSG_COPY 040000	/* same bit as MSG_COPY: see prim_msgq_copy */
 
 #define PRIM_MSGQ_MSGMAX 8192	/* default largest message */
 #define PRIM_MSGQ_QBYTES 16384	/* default qbytes (the kernel's msgmnb) */
@@ -128,7 +128,7 @@ int prim_msgq_send_timed(struct prim_msgq *q, long type, const void *buf,
  * msgmax), -ENOTRECOVERABLE (damaged), -EFAULT (buf could not be written,
  * when the caller's fault handler calls prim_fault_fixup: the message is
  * taken all the same, as the kernel's msgrcv does, and *type set), -ENOSYS
- * (PRIM_MSG_COPY).
+ * (PRIM_MSG_COPY: use prim_msgq_copy).
  */
 ssize_t prim_msgq_recv(struct prim_msgq *q, void *buf, size_t cap,
 		       long msgtyp, int flags, long *type);
@@ -177,6 +177,21 @@ ssize_t prim_msgq_recv_as(struct prim_msgq *q, void *buf, size_t cap,
  * (undecided within the patience).
  */
 int prim_msgq_check(struct prim_msgq *q);
+
+/*
+ * msgrcv(MSG_COPY): copy the message at index idx of the queue (0 the
+ * oldest, every type counted) to buf and its type to *type (if not NULL),
+ * without taking it; *len is its length. Only reads the queue: a process
+ * that maps it read-only may call it. Returns 0, -ENOMSG (fewer than
+ * idx + 1 messages), -E2BIG (longer than cap: nothing copied, *len set),
+ * -EFAULT (buf could not be written, as prim_msgq_recv), -EIDRM,
+ * -ENOTRECOVERABLE (the message is no message a sender can write; the
+ * queue is not marked damaged: prim_msgq_check does that), -EAGAIN (every
+ * message it tried was taken while it copied, 1024 times in a row),
+ * -ENOMEM.
+ */
+int prim_msgq_copy(const struct prim_msgq *q, uint64_t idx, void *buf,
+		   size_t cap, long *type, size_t *len);
 
 /* msgctl(IPC_STAT). Returns 0, -EIDRM, -ENOTRECOVERABLE. */
 int prim_msgq_stat(const struct prim_msgq *q, struct prim_msgq_stat *st);

@@ -19,9 +19,8 @@
  * using a "marker" semaphore the dead child also adjusted whenever the
  * expected result is "unchanged", so they test the undo itself.
  *
- * Lines starting with "optional:" (MSG_COPY, which SEMANTICS makes
- * optional, and the kernel's loss of a message on msgrcv EFAULT) are shown
- * but not compared.
+ * Lines starting with "optional:" (the kernel's loss of a message on
+ * msgrcv EFAULT, a stopped waiter) are shown but not compared.
  *
  * Not checked here, and why:
  *   5  ENOSPC/ENOMEM: ENOSPC by lowering kernel.sem/msgmni is in
@@ -3349,27 +3348,59 @@ t_msgpids(void)
 	finish(k);
 }
 
-/* 37: MSG_COPY (optional: not compared). */
+/* 37: MSG_COPY: a copy by index, the queue unchanged (the kernel here has
+ * CONFIG_CHECKPOINT_RESTORE, as Debian's). */
+static const char *
+rcv_at(int q, void *p, size_t sz, long type, int flg)
+{
+	char *b = nextbuf();
+	ssize_t r;
+
+	errno = 0;
+	r = msgrcv(q, p, sz, type, flg);
+	snprintf(b, 64, r < 0 ? "-1 %s" : "%s%zd", r < 0 ? ename(errno) : "",
+		 r);
+	return b;
+}
+
 static void
 k_msgcopy(void)
 {
-	int q = ca;
+	int q = ca, c = MSG_COPY | IPC_NOWAIT;
+	long ps = sysconf(_SC_PAGESIZE);
+	char *pg = mmap(NULL, (size_t)ps * 2, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	P("optional: 37 MSG_COPY index 0 -> %s",
-	  rcv(q, 64, 0, MSG_COPY | IPC_NOWAIT));
-	P("optional: 37 MSG_COPY index 1 -> %s",
-	  rcv(q, 64, 1, MSG_COPY | IPC_NOWAIT));
-	P("optional: 37 MSG_COPY index 2 -> %s",
-	  rcv(q, 64, 2, MSG_COPY | IPC_NOWAIT));
-	P("optional: 37 MSG_COPY index 0 msgsz=1 -> %s",
-	  rcv(q, 1, 0, MSG_COPY | IPC_NOWAIT));
-	P("optional: 37 MSG_COPY index 0 msgsz=1 MSG_NOERROR -> %s",
-	  rcv(q, 1, 0, MSG_COPY | IPC_NOWAIT | MSG_NOERROR));
-	P("optional: 37 MSG_COPY without IPC_NOWAIT -> %s",
-	  rcv(q, 64, 0, MSG_COPY));
-	P("optional: 37 MSG_COPY|MSG_EXCEPT -> %s",
-	  rcv(q, 64, 0, MSG_COPY | IPC_NOWAIT | MSG_EXCEPT));
-	P("optional: 37 after: %s", qstate(q));
+	P("37 MSG_COPY index 0 -> %s", rcv(q, 64, 0, c));
+	P("37 MSG_COPY index 1 -> %s", rcv(q, 64, 1, c));
+	P("37 MSG_COPY index 2 -> %s", rcv(q, 64, 2, c));
+	P("37 MSG_COPY index -1 -> %s", rcv(q, 64, -1, c));
+	P("37 MSG_COPY index 0 msgsz=2 -> %s", rcv(q, 2, 0, c));
+	P("37 MSG_COPY index 0 msgsz=1 -> %s", rcv(q, 1, 0, c));
+	P("37 MSG_COPY index 0 msgsz=1 MSG_NOERROR -> %s",
+	  rcv(q, 1, 0, c | MSG_NOERROR));
+	P("37 MSG_COPY without IPC_NOWAIT -> %s", rcv(q, 64, 0, MSG_COPY));
+	P("37 MSG_COPY|MSG_EXCEPT -> %s", rcv(q, 64, 0, c | MSG_EXCEPT));
+	/* The kernel reads msgsz bytes of the buffer first: EFAULT before
+	 * the id is looked up, and none for msgsz 0. */
+	P("37 MSG_COPY NULL buffer -> %s", rcv_at(q, NULL, 10, 0, c));
+	P("37 MSG_COPY bad id, NULL buffer -> %s",
+	  rcv_at(q + 1, NULL, 10, 0, c));
+	P("37 MSG_COPY bad id, NULL buffer, msgsz 0 -> %s",
+	  rcv_at(q + 1, NULL, 0, 0, c));
+	P("37 MSG_COPY removed id -> %s", rcv_at(-1, &mb, 64, 0, c));
+	if (pg != MAP_FAILED && munmap(pg + ps, (size_t)ps) == 0) {
+		/* A buffer readable for msgsz bytes but not beyond. */
+		P("37 MSG_COPY buffer crossing into nothing -> %s",
+		  rcv_at(q, pg + ps - 16, 64, 0, c));
+		P("37 MSG_COPY buffer that fits -> %s",
+		  rcv_at(q, pg + ps - 16, 8, 0, c));
+		P("37 MSG_COPY read-only buffer -> %s",
+		  mprotect(pg, (size_t)ps, PROT_READ) == 0
+		      ? rcv_at(q, pg, 64, 0, c)
+		      : "mprotect failed");
+	}
+	P("37 after: %s", qstate(q));
 }
 
 static void
@@ -3384,6 +3415,13 @@ t_msgcopy(void)
 	k = spawn(k_msgcopy);
 	finish(k);
 	P("37 after MSG_COPY: %s", qstate(q));
+	{
+		struct msqid_ds ds;
+
+		if (msqstat(q, &ds) == 0)
+			P("37 after MSG_COPY: lrpid %d rtime %s", ds.msg_lrpid,
+			  ds.msg_rtime ? "set" : "0");
+	}
 	P("%s", rmmsq(q)[0] == '0' ? "37 removed" : "37 remove FAILED");
 }
 

@@ -114,7 +114,7 @@ struct step {
 
 /* Features that can be left out (-x), each for a known divergence. */
 enum feat {
-	F_MSGCOPY,  /* MSG_COPY: ENOSYS under prim (issue 10 item 5) */
+	F_MSGCOPY,  /* MSG_COPY (matches since prim_msgq_copy) */
 	F_LSPID,    /* msg_lspid printed as "?" (item 8) */
 	F_OTIME,    /* sem_otime printed as "?" (item 8, exit undo) */
 	F_NCNT,	    /* GETNCNT/GETZCNT not made while children wait (item 8) */

@@ -499,6 +499,11 @@ check_registry(int limit, int segments)
 
 			if (e->state == PRIMD_ENT_FREE)
 				continue;
+			/* REG_1: scans stop at the published bound. */
+			if ((uint32_t)i >= reg.shm->ent_hi[t])
+				VIOLATION("registry entry [%d][%d] in use at "
+					  "or above ent_hi %u",
+					  t, i, reg.shm->ent_hi[t]);
 			if (m_by_id(t, e->id) == NULL)
 				MISMATCH(
 				    "registry entry [%d][%d] (id %d, state "

@@ -113,6 +113,107 @@ t_einval(void **s)
 	rm(f);
 }
 
+/* MSG_COPY: by index, every type counted, the queue unchanged. */
+static void
+t_copy(void **s)
+{
+	struct fx *f = mk(64, 1024, 1024, 8);
+	struct prim_msgq_stat st;
+	char buf[64];
+	long type = 0;
+	size_t len = 0;
+
+	assert_int_equal(prim_msgq_copy(f->q, 0, buf, 64, &type, &len),
+			 -ENOMSG);
+	assert_int_equal(prim_msgq_send(f->q, 3, "old", 3, 0), 0);
+	assert_int_equal(prim_msgq_send(f->q, 9, "nine", 4, 0), 0);
+	assert_int_equal(prim_msgq_copy(f->q, 1, buf, 64, &type, &len), 0);
+	assert_int_equal(type, 9);
+	assert_int_equal(len, 4);
+	assert_memory_equal(buf, "nine", 4);
+	assert_int_equal(prim_msgq_copy(f->q, 0, buf, 2, &type, &len), -E2BIG);
+	assert_int_equal(len, 3);
+	assert_int_equal(prim_msgq_copy(f->q, 2, buf, 64, &type, &len),
+			 -ENOMSG);
+	assert_int_equal(prim_msgq_copy(f->q, UINT64_MAX, buf, 64, NULL, &len),
+			 -ENOMSG);
+	assert_int_equal(prim_msgq_stat(f->q, &st), 0);
+	assert_int_equal(st.qnum, 2);
+	assert_int_equal(st.lrpid, 0);
+	/* The old message stays while positions walk past the ring (8
+	 * slots): head lags tail by more than the ring, the sorted scan. */
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(prim_msgq_send(f->q, 5, "x", 1, 0), 0);
+		assert_int_equal(prim_msgq_recv(f->q, buf, 64, 5, 0, NULL), 1);
+	}
+	assert_int_equal(prim_msgq_recv(f->q, buf, 64, 9, 0, NULL), 4);
+	assert_int_equal(prim_msgq_send(f->q, 6, "a", 1, 0), 0);
+	assert_int_equal(prim_msgq_send(f->q, 7, "b", 1, 0), 0);
+	assert_int_equal(prim_msgq_copy(f->q, 0, buf, 64, &type, &len), 0);
+	assert_int_equal(type, 3);
+	assert_int_equal(prim_msgq_copy(f->q, 1, buf, 64, &type, &len), 0);
+	assert_int_equal(type, 6);
+	assert_int_equal(prim_msgq_copy(f->q, 2, buf, 64, &type, &len), 0);
+	assert_int_equal(type, 7);
+	assert_int_equal(prim_msgq_copy(f->q, 3, buf, 64, &type, &len),
+			 -ENOMSG);
+	assert_int_equal(prim_msgq_remove(f->q), 0);
+	assert_int_equal(prim_msgq_copy(f->q, 0, buf, 64, &type, &len),
+			 -EIDRM);
+	rm(f);
+}
+
+/* A copy racing receivers and senders is always one whole message: each
+ * message's bytes are its type, and a block is reused as soon as its
+ * message is taken. */
+static void
+t_copy_race(void **s)
+{
+	struct fx *f = mk(64, 4096, 4096, 0);
+	unsigned char buf[64], m[64];
+	long type;
+	size_t len;
+	int copies = 0;
+	pid_t pid;
+
+	for (int i = 0; i < 4; i++) {
+		memset(m, 1 + i, sizeof(m));
+		assert_int_equal(prim_msgq_send(f->q, 1 + i, m, 64, 0), 0);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (long i = 0; i < 400000; i++) {
+			int t = 1 + (int)(i % 100);
+
+			memset(m, t, sizeof(m));
+			if (prim_msgq_send(f->q, t, m, 64, 0) != 0 ||
+			    prim_msgq_recv(f->q, m, 64, 0, 0, NULL) != 64)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (;;) {
+		int st, r = prim_msgq_copy(f->q, (uint64_t)(copies & 3), buf,
+					   sizeof(buf), &type, &len);
+
+		if (r == 0) {
+			assert_int_equal(len, 64);
+			for (int k = 0; k < 64; k++)
+				assert_int_equal(buf[k], (unsigned char)type);
+			copies++;
+		} else {
+			assert_true(r == -ENOMSG || r == -EAGAIN);
+		}
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			break;
+		}
+	}
+	assert_true(copies > 0);
+	rm(f);
+}
+
 static void
 t_fit_rule(void **s)
 {
@@ -633,6 +734,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_basic),
 		cmocka_unit_test(t_einval),
+		cmocka_unit_test(t_copy),
+		cmocka_unit_test(t_copy_race),
 		cmocka_unit_test(t_fit_rule),
 		cmocka_unit_test(t_enomsg_e2big),
 		cmocka_unit_test(t_types),
