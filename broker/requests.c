@@ -123,11 +123,22 @@ create(struct primd_reg *r, int t, const struct primd_cred *c,
 		objlen = prim_semset_size(&sa);
 	} else {
 		memset(&ma, 0, sizeof(ma));
-		ma.msgmax = lim->msgmax < (1u << 24) ? lim->msgmax : 1u << 24;
 		ma.qbytes = lim->msgmnb;
 		ma.qbytes_max = r->conf.msg_qbytes_max;
 		if (ma.qbytes_max < ma.qbytes)
 			ma.qbytes_max = ma.qbytes;
+		/*
+		 * Blocks for any length the queue can ever hold (no message
+		 * longer than qbytes_max fits), not only for today's msgmax:
+		 * a msgmax raised later applies to this queue too (libsysv
+		 * and the proxied msgsnd check the sysctl itself). It costs
+		 * address space only; a class's pages are touched by its
+		 * messages alone.
+		 */
+		ma.msgmax = lim->msgmax > ma.qbytes_max ? lim->msgmax
+							: ma.qbytes_max;
+		if (ma.msgmax > 1u << 24)
+			ma.msgmax = 1u << 24;
 		ma.nslots = r->conf.msg_nslots;
 		ma.flags = PRIM_MSGQ_ZEROED; /* a fresh segment */
 		objlen = prim_msgq_size(&ma);

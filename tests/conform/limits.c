@@ -144,8 +144,14 @@ main(void)
 	       res(msgrcv(q, &m, sizeof(m.text), 0, IPC_NOWAIT)));
 	printf("msgmax 10000: msgsnd 10001: %s\n",
 	       res(msgsnd(q, &m, 10001, IPC_NOWAIT)));
-	printf("known: msgmax 10000: msgsnd 9000 older queue: %s\n",
+	printf("msgmax 10000: msgsnd 9000 older queue: %s\n",
 	       res(msgsnd(old, &m, 9000, IPC_NOWAIT)));
+	printf("msgmax 10000: msgrcv older queue: %s\n",
+	       res(msgrcv(old, &m, sizeof(m.text), 0, IPC_NOWAIT)));
+	/* Longer than qbytes: it never fits (the kernel's rule). */
+	put("msgmax", "20000");
+	printf("msgmax 20000: msgsnd 17000 older queue: %s\n",
+	       res(msgsnd(old, &m, 17000, IPC_NOWAIT)));
 	put("msgmax", "100");
 	/* A lowered limit counts in libsysv from the broker's next reading
 	 * (any creation, IPC_SET or *_INFO in the namespace). */
